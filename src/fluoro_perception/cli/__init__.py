@@ -1,0 +1,1 @@
+"""User command lines (``fluoro-perception`` and its subcommands)."""
