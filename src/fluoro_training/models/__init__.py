@@ -28,7 +28,9 @@ def available_models() -> list[str]:
 
 def model_class(name: str) -> type[SegmentationNet]:
     if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; available models: {', '.join(available_models())}")
+        raise ValueError(
+            f"unknown model {name!r}; available models: {', '.join(available_models())}"
+        )
     module_name, attr = _REGISTRY[name].split(":")
     module = importlib.import_module(f"{__name__}.{module_name}")
     return getattr(module, attr)

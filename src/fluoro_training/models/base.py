@@ -32,9 +32,7 @@ class SegmentationNet(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 3, tip_head: bool = True) -> None:
         super().__init__()
         if in_channels != 1:
-            raise ValueError(
-                f"in_channels={in_channels}; fluoroscopy models take 1-channel input"
-            )
+            raise ValueError(f"in_channels={in_channels}; fluoroscopy models take 1-channel input")
         if num_classes < 2:
             raise ValueError(f"num_classes={num_classes}; expected >= 2 (background + classes)")
         self.in_channels = in_channels
