@@ -1,0 +1,387 @@
+"""Per-frame metrics of a :class:`FrameResult` against ground truth, and their aggregation.
+
+Every number comes from :mod:`fluoro_perception.metrics` (the same code the trainer's
+validation uses); this module only decides *what* is compared. Definitions and seed
+references are in ``docs/evaluation.md``; in short:
+
+* **Guidewire precision / sensitivity / F1** (seeds ``000_a7406d7b89063154.txt`` and
+  ``001_d0d03ac8067c31fe.txt`` Sec. 4.1): the predicted guidewire mask against GT class
+  1. Dataset values are *pooled*: TP, FP and FN are summed over all frames and divided
+  once, so frames without a wire do not score a free 1.0.
+* **Dice** (per frame, = F1 of that frame's masks), **clDice** (seed
+  ``002_736d2e60a7c10fcc.txt`` Eq. 7), **HD95** [px] of the guidewire and stent masks.
+* **Centerline F1 within 2 px**: all predicted centerlines against all GT centerlines,
+  both resampled every 1 px (:func:`~fluoro_perception.metrics.centerline_f1`).
+* **GSP** (seed 001 Eq. 5): mean distance from GT centerline points to the predicted mask.
+* **Tip error** [px] and [mm]: predicted tips matched to GT tips that are inside the
+  field (``tip_visible``) with the Hungarian algorithm and a 20 px gate
+  (:func:`~fluoro_perception.metrics.match_tips`), so every wire of a dual-wire frame is
+  scored. Unmatched GT tips are *missed*, unmatched predictions *false*.
+* **Both wires found**: in frames with >= 2 visible GT tips, 1.0 when every one of them
+  is matched.
+* **Stent Dice** (pooled, like the guidewire F1) and per frame where a stent is
+  predicted or present.
+* **Latency** [ms]: the pipeline's own ``timings_ms["total"]`` and ``["inference"]``.
+
+Metrics that do not apply to a frame (tip error without a matched tip, stent Dice
+without any stent) are left out of that frame rather than scored 0 or 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fluoro_perception.core.types import GUIDEWIRE, STENT, FrameResult
+from fluoro_perception.metrics import (
+    ConfusionCounts,
+    MetricAccumulator,
+    TipMatchResult,
+    centerline_f1,
+    cl_dice,
+    confusion_counts,
+    f1_score,
+    guidewire_specific_precision,
+    hausdorff_distance_95,
+    match_tips,
+    resample_polyline,
+    summarize_values,
+)
+from fluoro_perception.sim.types import SimFrame
+
+#: Tolerance of the centerline F1 [px].
+CENTERLINE_TOLERANCE_PX = 2.0
+#: Largest tip error that still counts as the same wire [px].
+TIP_GATE_PX = 20.0
+#: Resampling step of centerlines before they are compared [px].
+_CENTERLINE_STEP_PX = 1.0
+
+
+@dataclass(frozen=True)
+class FrameMetrics:
+    """Metrics of one frame.
+
+    Attributes
+    ----------
+    sequence_id : str
+        Sequence of the frame.
+    frame_index : int
+        Index within the sequence.
+    guidewire_counts, stent_counts : ConfusionCounts
+        Pixel confusion counts of the guidewire and stent masks (for pooling).
+    values : dict[str, float]
+        Per-frame scalar metrics that apply to this frame (keys in
+        :data:`PER_FRAME_METRICS`); ``inf`` marks a distance to an empty mask.
+    tip_match : TipMatchResult
+        Matching of predicted to visible GT tips.
+    tip_errors_px : list of float
+        Error of every matched tip [px].
+    tip_errors_mm : list of float
+        The same in [mm]; empty when the pixel spacing is unknown.
+    dual_wire : bool
+        The frame has >= 2 visible GT tips.
+    """
+
+    sequence_id: str
+    frame_index: int
+    guidewire_counts: ConfusionCounts
+    stent_counts: ConfusionCounts
+    values: dict[str, float]
+    tip_match: TipMatchResult
+    tip_errors_px: list[float] = field(default_factory=list)
+    tip_errors_mm: list[float] = field(default_factory=list)
+    dual_wire: bool = False
+
+
+#: Per-frame metric names and meaning (units in brackets); each frame carries the subset
+#: that applies to it.
+PER_FRAME_METRICS: dict[str, str] = {
+    "guidewire_dice": "Dice (= F1) of the guidewire mask of the frame",
+    "guidewire_cldice": "clDice of the guidewire mask (seed 002 Eq. 7)",
+    "centerline_f1": f"centerline F1 within {CENTERLINE_TOLERANCE_PX:g} px",
+    "centerline_precision": f"predicted centerline points within {CENTERLINE_TOLERANCE_PX:g} px of GT",
+    "centerline_recall": f"GT centerline points within {CENTERLINE_TOLERANCE_PX:g} px of the prediction",
+    "gsp_px": "mean distance GT centerline -> predicted mask [px] (seed 001 Eq. 5)",
+    "guidewire_hd95_px": "95th-percentile Hausdorff distance of the guidewire masks [px]",
+    "tip_error_px": "mean error of the matched tips of the frame [px]",
+    "tip_error_mm": "mean error of the matched tips of the frame [mm]",
+    "both_wires_found": "dual-wire frames: 1 when every visible GT tip is matched",
+    "stent_dice": "Dice of the stent mask (frames with a GT or predicted stent)",
+    "stent_hd95_px": "95th-percentile Hausdorff distance of the stent masks [px]",
+    "latency_ms": "pipeline time of the frame, preprocess to masks [ms]",
+    "inference_ms": "ONNX Runtime time of the frame [ms]",
+}
+
+
+def _check_same_grid(result: FrameResult, truth: SimFrame) -> None:
+    expected = truth.labels.shape
+    for name in ("guidewire_mask", "stent_mask"):
+        shape = getattr(result, name).shape
+        if shape != expected:
+            raise ValueError(
+                f"result.{name} has shape {shape}; expected the ground truth's {expected} "
+                "(run the pipeline on the frame's own image)"
+            )
+
+
+def _all_centerlines(polylines: list[np.ndarray]) -> np.ndarray:
+    """Every polyline resampled every 1 px and stacked, ``(N, 2)`` [px]."""
+    parts = [
+        resample_polyline(np.asarray(p, dtype=np.float64).reshape(-1, 2), _CENTERLINE_STEP_PX)
+        for p in polylines
+        if len(p)
+    ]
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 2), dtype=np.float64)
+
+
+def compute_frame_metrics(
+    result: FrameResult,
+    truth: SimFrame,
+    *,
+    centerline_tolerance_px: float = CENTERLINE_TOLERANCE_PX,
+    tip_gate_px: float = TIP_GATE_PX,
+) -> FrameMetrics:
+    """Score one pipeline result against the ground truth of the same frame.
+
+    Parameters
+    ----------
+    result : FrameResult
+        Output of :meth:`PerceptionPipeline.process` on ``truth.image`` (input grid).
+    truth : SimFrame
+        Ground truth (simulator frame or a dataset frame from
+        :func:`~fluoro_perception.sim.dataset.load_frame`).
+    centerline_tolerance_px : float
+        Tolerance of the centerline F1 [px].
+    tip_gate_px : float
+        Largest tip error counted as a match [px].
+
+    Returns
+    -------
+    FrameMetrics
+        See the module docstring for the definitions.
+    """
+    if not isinstance(result, FrameResult):
+        raise TypeError(f"result is {type(result).__name__}; expected a FrameResult")
+    if not isinstance(truth, SimFrame):
+        raise TypeError(f"truth is {type(truth).__name__}; expected a SimFrame (load_frame)")
+    _check_same_grid(result, truth)
+    values: dict[str, float] = {}
+
+    true_wire_mask = truth.labels == GUIDEWIRE  # (H, W) bool
+    predicted_wire_mask = result.guidewire_mask > 0
+    guidewire_counts = confusion_counts(predicted_wire_mask, true_wire_mask)
+    has_wire = bool(true_wire_mask.any()) or bool(predicted_wire_mask.any())
+    if has_wire:
+        values["guidewire_dice"] = f1_score(guidewire_counts)
+        values["guidewire_cldice"] = cl_dice(predicted_wire_mask, true_wire_mask).cl_dice
+        values["guidewire_hd95_px"] = hausdorff_distance_95(predicted_wire_mask, true_wire_mask)
+
+    predicted_centerline = _all_centerlines([w.centerline_px for w in result.wires])
+    true_centerline = _all_centerlines([w.centerline_px for w in truth.wires])
+    if len(predicted_centerline) or len(true_centerline):
+        score = centerline_f1(predicted_centerline, true_centerline, centerline_tolerance_px)
+        values["centerline_f1"] = score.f1
+        values["centerline_precision"] = score.precision
+        values["centerline_recall"] = score.recall
+    if len(true_centerline):
+        values["gsp_px"] = guidewire_specific_precision(predicted_wire_mask, true_centerline)
+
+    predicted_tips = np.array([w.tip_px for w in result.wires], dtype=np.float64).reshape(-1, 2)
+    true_tips = np.array(
+        [w.tip_px for w in truth.wires if w.tip_visible], dtype=np.float64
+    ).reshape(-1, 2)
+    tip_match = match_tips(predicted_tips, true_tips, tip_gate_px)
+    tip_errors_px = tip_match.errors_px
+    spacing = float(truth.pixel_spacing_m)
+    spacing_known = math.isfinite(spacing) and spacing > 0.0
+    tip_errors_mm = tip_match.errors_mm(spacing) if spacing_known else []
+    if tip_errors_px:
+        values["tip_error_px"] = float(np.mean(tip_errors_px))
+    if tip_errors_mm:
+        values["tip_error_mm"] = float(np.mean(tip_errors_mm))
+    dual_wire = len(true_tips) >= 2
+    if dual_wire:
+        values["both_wires_found"] = float(tip_match.num_missed == 0)
+
+    true_stent_mask = truth.labels == STENT
+    predicted_stent_mask = result.stent_mask > 0
+    stent_counts = confusion_counts(predicted_stent_mask, true_stent_mask)
+    if true_stent_mask.any() or predicted_stent_mask.any():
+        values["stent_dice"] = f1_score(stent_counts)
+        values["stent_hd95_px"] = hausdorff_distance_95(predicted_stent_mask, true_stent_mask)
+
+    if "total" in result.timings_ms:
+        values["latency_ms"] = float(result.timings_ms["total"])
+    if "inference" in result.timings_ms:
+        values["inference_ms"] = float(result.timings_ms["inference"])
+    return FrameMetrics(
+        sequence_id=str(truth.sequence_id),
+        frame_index=int(truth.frame_index),
+        guidewire_counts=guidewire_counts,
+        stent_counts=stent_counts,
+        values=values,
+        tip_match=tip_match,
+        tip_errors_px=list(tip_errors_px),
+        tip_errors_mm=list(tip_errors_mm),
+        dual_wire=dual_wire,
+    )
+
+
+def _pooled(counts: ConfusionCounts) -> dict[str, float | None]:
+    """Pooled precision / sensitivity / F1 of summed counts (None when undefined)."""
+    tp, fp, fn = counts.true_positive, counts.false_positive, counts.false_negative
+
+    def ratio(numerator: int, denominator: int) -> float | None:
+        return numerator / denominator if denominator > 0 else None
+
+    return {
+        "precision": ratio(tp, tp + fp),
+        "sensitivity": ratio(tp, tp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "true_positive_px": tp,
+        "false_positive_px": fp,
+        "false_negative_px": fn,
+    }
+
+
+def _add_counts(total: ConfusionCounts, counts: ConfusionCounts) -> ConfusionCounts:
+    return ConfusionCounts(
+        total.true_positive + counts.true_positive,
+        total.false_positive + counts.false_positive,
+        total.false_negative + counts.false_negative,
+        total.true_negative + counts.true_negative,
+    )
+
+
+_ZERO_COUNTS = ConfusionCounts(0, 0, 0, 0)
+
+
+class EvaluationAccumulator:
+    """Collect :class:`FrameMetrics` and produce the ``summary`` of ``metrics.json``.
+
+    Per-frame values go to a :class:`~fluoro_perception.metrics.MetricAccumulator`
+    (mean / median / p95, non-finite values counted, per sequence too); pixel counts
+    and tip counts are pooled over the dataset and per sequence.
+    """
+
+    def __init__(self) -> None:
+        self.frames = MetricAccumulator()
+        self._guidewire: dict[str | None, ConfusionCounts] = {}
+        self._stent: dict[str | None, ConfusionCounts] = {}
+        self._tips: dict[str, int] = {
+            "num_true": 0,
+            "num_found": 0,
+            "num_missed": 0,
+            "num_false": 0,
+        }
+        self.tip_errors_px: list[float] = []
+        self.tip_errors_mm: list[float] = []
+        self.latencies_ms: list[float] = []
+        self.num_dual_wire_frames = 0
+        self.num_dual_wire_found = 0
+
+    @property
+    def num_frames(self) -> int:
+        return self.frames.num_frames
+
+    def add(self, metrics: FrameMetrics) -> None:
+        """Add one frame."""
+        if not isinstance(metrics, FrameMetrics):
+            raise TypeError(f"metrics is {type(metrics).__name__}; expected FrameMetrics")
+        self.frames.add(metrics.values, sequence_id=metrics.sequence_id)
+        for key in (None, metrics.sequence_id):
+            self._guidewire[key] = _add_counts(
+                self._guidewire.get(key, _ZERO_COUNTS), metrics.guidewire_counts
+            )
+            self._stent[key] = _add_counts(self._stent.get(key, _ZERO_COUNTS), metrics.stent_counts)
+        match = metrics.tip_match
+        self._tips["num_true"] += match.num_found + match.num_missed
+        self._tips["num_found"] += match.num_found
+        self._tips["num_missed"] += match.num_missed
+        self._tips["num_false"] += match.num_false
+        self.tip_errors_px.extend(metrics.tip_errors_px)
+        self.tip_errors_mm.extend(metrics.tip_errors_mm)
+        if "latency_ms" in metrics.values:
+            self.latencies_ms.append(metrics.values["latency_ms"])
+        if metrics.dual_wire:
+            self.num_dual_wire_frames += 1
+            self.num_dual_wire_found += int(metrics.tip_match.num_missed == 0)
+
+    def sequence_guidewire_f1(self) -> dict[str, float | None]:
+        """Pooled guidewire F1 per sequence id."""
+        return {
+            key: _pooled(counts)["f1"]
+            for key, counts in sorted(self._guidewire.items(), key=lambda kv: str(kv[0]))
+            if key is not None
+        }
+
+    def summary(self) -> dict:
+        """JSON-ready summary (the ``summary``, ``metrics`` and ``per_sequence`` of
+        ``metrics.json``; keys documented in ``docs/evaluation.md``)."""
+        frame_summary = self.frames.summary()
+        guidewire = _pooled(self._guidewire.get(None, _ZERO_COUNTS))
+        stent = _pooled(self._stent.get(None, _ZERO_COUNTS))
+        tips = dict(self._tips)
+        latency = summarize_values(self.latencies_ms)
+        mean_latency = latency["mean"]
+
+        def mean_of(name: str) -> float | None:
+            entry = frame_summary["metrics"].get(name)
+            return None if entry is None else entry["mean"]
+
+        def summary_of(name: str) -> dict:
+            return frame_summary["metrics"].get(name) or summarize_values([])
+
+        summary = {
+            "num_frames": self.num_frames,
+            "guidewire_precision": guidewire["precision"],
+            "guidewire_sensitivity": guidewire["sensitivity"],
+            "guidewire_f1": guidewire["f1"],
+            "guidewire_dice_mean": mean_of("guidewire_dice"),
+            "guidewire_cldice_mean": mean_of("guidewire_cldice"),
+            "centerline_f1_mean": mean_of("centerline_f1"),
+            "gsp_px_mean": mean_of("gsp_px"),
+            "guidewire_hd95_px": summary_of("guidewire_hd95_px"),
+            "tip_error_px": summarize_values(self.tip_errors_px),
+            "tip_error_mm": summarize_values(self.tip_errors_mm),
+            "tip_detection_rate": (
+                tips["num_found"] / tips["num_true"] if tips["num_true"] else None
+            ),
+            "tips": tips,
+            "dual_wire_frames": self.num_dual_wire_frames,
+            "both_wires_found_rate": (
+                self.num_dual_wire_found / self.num_dual_wire_frames
+                if self.num_dual_wire_frames
+                else None
+            ),
+            "stent_dice": stent["f1"],
+            "stent_hd95_px": summary_of("stent_hd95_px"),
+            "latency_ms": latency,
+            "frames_per_s": (1000.0 / mean_latency) if mean_latency else None,
+        }
+        per_sequence = {}
+        for sequence_id, entry in frame_summary["per_sequence"].items():
+            per_sequence[sequence_id] = {
+                "num_frames": entry["num_frames"],
+                "guidewire": _pooled(self._guidewire.get(sequence_id, _ZERO_COUNTS)),
+                "stent_dice": _pooled(self._stent.get(sequence_id, _ZERO_COUNTS))["f1"],
+                "metrics": entry["metrics"],
+            }
+        return {
+            "summary": summary,
+            "metrics": frame_summary["metrics"],
+            "pooled_counts": {"guidewire": guidewire, "stent": stent},
+            "per_sequence": per_sequence,
+        }
+
+
+__all__ = [
+    "CENTERLINE_TOLERANCE_PX",
+    "PER_FRAME_METRICS",
+    "TIP_GATE_PX",
+    "EvaluationAccumulator",
+    "FrameMetrics",
+    "compute_frame_metrics",
+]
