@@ -791,7 +791,11 @@ def _in_dark_tube(
         return False
     inner = np.array([-2.5, 0.0, 2.5])
     outer = np.array([-12.0, -9.0, 9.0, 12.0])
-    centres = point + along[:, None] * outward  # (4, 2)
+    # Only BEYOND the end: a catheter continues there, a free tip has background there.
+    # Samples on the wire itself would mistake a dense radio-opaque distal tip (as wide
+    # as the band) for a catheter and flip the tip choice.
+    beyond = np.array([3.0, 6.0, 9.0, 12.0])
+    centres = point + beyond[:, None] * outward  # (4, 2)
     inner_points = (centres[:, None, :] + inner[None, :, None] * normal).reshape(-1, 2)
     outer_points = (centres[:, None, :] + outer[None, :, None] * normal).reshape(-1, 2)
     # map_coordinates wants (row, col) = (y, x); bilinear, nearest edge value outside.
@@ -1024,11 +1028,20 @@ def extract_stents(stent_prob: np.ndarray, config: GeometryConfig) -> list[Stent
     contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     roi_prob = stent_prob[y0:y1, x0:x1]
     instances = []
+    min_area = max(config.stent_min_area_px, 3)
     for contour in contours:
-        filled = np.zeros(closed.shape, dtype=np.uint8)
-        cv2.drawContours(filled, [contour], -1, 1, thickness=cv2.FILLED)
+        # A filled contour covers at most its area plus its boundary pixels: skip small
+        # blobs before rasterizing (noisy maps have thousands of them), and rasterize the
+        # rest in their own bounding box, not the whole ROI.
+        if cv2.contourArea(contour) + len(contour) + 1 < min_area:
+            continue
+        bx, by, bw, bh = cv2.boundingRect(contour)
+        filled = np.zeros((bh, bw), dtype=np.uint8)
+        cv2.drawContours(filled, [contour - np.array([bx, by])], -1, 1, thickness=cv2.FILLED)
         ys, xs = np.nonzero(filled)
-        if len(xs) < max(config.stent_min_area_px, 3):
+        ys += by
+        xs += bx
+        if len(xs) < min_area:
             continue
         segmented = roi_mask[ys, xs]
         if not segmented.any():
