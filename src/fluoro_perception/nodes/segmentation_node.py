@@ -1,0 +1,712 @@
+"""``segmentation_node``: fluoroscopy frames in, guidewire/stent perception out.
+
+A lifecycle node (ros2/demos ``lifecycle_py`` pattern): the ONNX Runtime engine and the
+pipeline are created in ``on_configure`` (a failed load is a FAILED transition with a
+one-line reason, never a crash), frames are processed and results published only while
+active, everything is released in ``on_cleanup``. With ``autostart`` (default) the node
+configures and activates itself so that it also works when started alone.
+
+Threading: the image callback only stores the newest message in a one-slot mailbox
+(an unprocessed frame that gets replaced is counted as ``superseded``) and wakes the
+worker thread, which decodes, runs :class:`~fluoro_perception.core.pipeline.
+PerceptionPipeline` and publishes (tip poses first). No callback ever waits on
+inference. The overlay image is rendered on a third thread from its own one-slot
+mailbox, so drawing for people never delays the next frame.
+
+Every output carries the input image's header (stamp and frame_id). Positions are in
+metres in the image frame (:mod:`fluoro_perception.nodes.conversions`). Topics, QoS and
+parameters: ``docs/ros_interface.md``.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PolygonStamped, PoseArray, PoseStamped
+from nav_msgs.msg import Odometry
+from nav_msgs.msg import Path as PathMsg
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from fluoro_perception.core.decode import ImageDecodeError
+from fluoro_perception.core.engine import InferenceEngine
+from fluoro_perception.core.overlay import render_overlay
+from fluoro_perception.core.pipeline import PerceptionPipeline, PipelineConfig
+from fluoro_perception.core.types import FrameResult, TipTrack
+from fluoro_perception.model_registry import default_model_path, verify_model
+from fluoro_perception.nodes import conversions as conv
+from fluoro_perception.nodes.params import (
+    SegmentationNodeConfig,
+    declare_config,
+    set_parameters_result,
+    validate_parameter_change,
+)
+
+NODE_NAME = "segmentation_node"
+DEFAULT_NAMESPACE = "fluoro"
+
+#: Relative topic names (under the node namespace, default ``/fluoro``).
+INPUT_TOPIC = "image_raw"
+OUTPUT_TOPICS: dict[str, tuple[str, type]] = {
+    "guidewire_mask": ("perception/guidewire/mask", Image),
+    "stent_mask": ("perception/stent/mask", Image),
+    "labels": ("perception/labels", Image),
+    "centerline": ("perception/guidewire/centerline", PathMsg),
+    "tip": ("perception/guidewire/tip", PoseStamped),
+    "tips": ("perception/guidewire/tips", PoseArray),
+    "tip_tracked": ("perception/guidewire/tip_tracked", Odometry),
+    "stent_pose": ("perception/stent/pose", PoseStamped),
+    "stent_outline": ("perception/stent/outline", PolygonStamped),
+    "overlay": ("perception/overlay", Image),
+    "markers": ("perception/markers", MarkerArray),
+}
+DIAGNOSTICS_TOPIC = "/diagnostics"
+
+#: Drop reasons counted in the diagnostics (one counter each).
+DROP_REASONS = (
+    "superseded",  # a newer frame arrived before the worker took this one
+    "duplicate_stamp",  # same stamp as the previous processed frame
+    "out_of_order",  # older than the previous frame by less than time_jump_reset_s
+    "stale",  # older than max_age_s when the worker took it
+    "decode_error",  # wrong encoding, truncated data, bad step
+    "processing_error",  # the pipeline raised (bad size, unexpected model output)
+    "inactive",  # arrived while the node was being deactivated or cleaned up
+)
+
+
+def qos_profile(kind: str, depth: int) -> QoSProfile:
+    """``sensor_data`` (best effort, volatile) or ``reliable`` (volatile) with ``depth``."""
+    if kind == "sensor_data":
+        profile = QoSProfile(
+            history=qos_profile_sensor_data.history,
+            depth=depth,
+            reliability=qos_profile_sensor_data.reliability,
+            durability=qos_profile_sensor_data.durability,
+        )
+        return profile
+    if kind == "reliable":
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=depth,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+    raise ValueError(f"QoS kind {kind!r}; expected 'sensor_data' or 'reliable'")
+
+
+def resolve_model_path(path: str) -> Path:
+    """The model file for the ``model.path`` parameter.
+
+    An empty path means the shipped default model ``models/default.onnx`` in the package
+    share directory (installed prefix or source tree), see
+    :func:`fluoro_perception.model_registry.default_model_path`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No default model is shipped where it was searched (one line saying how to get one).
+    """
+    if path:
+        return Path(path).expanduser()
+    return default_model_path()
+
+
+class FrameMailbox:
+    """A thread-safe one-slot mailbox: ``put`` replaces, ``take`` waits for an item.
+
+    The image callback puts; the worker takes. Keeping only the newest frame bounds the
+    latency: a slow model skips frames instead of falling behind.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._item: Any = None
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Store ``item``; True when it replaced an item nobody had taken."""
+        with self._condition:
+            replaced = self._item is not None
+            self._item = item
+            self._condition.notify()
+            return replaced
+
+    def take(self, timeout_s: float) -> Any:
+        """The stored item (removing it), or None after ``timeout_s`` or when closed."""
+        with self._condition:
+            if self._item is None and not self._closed:
+                self._condition.wait(timeout_s)
+            item, self._item = self._item, None
+            return item
+
+    def clear(self) -> bool:
+        """Drop a stored item; True when there was one."""
+        with self._condition:
+            had_item = self._item is not None
+            self._item = None
+            return had_item
+
+    def close(self) -> None:
+        """Wake a waiting ``take`` for good (worker shutdown)."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    def reopen(self) -> None:
+        with self._condition:
+            self._closed = False
+
+
+class PerceptionStats:
+    """Rates, latency percentiles and drop counts for ``/diagnostics`` (thread-safe).
+
+    Rates are counted over the last ``window_s`` seconds of a monotonic clock; latency
+    is receive -> published [ms] over the last ``latency_samples`` frames.
+    """
+
+    def __init__(self, window_s: float = 5.0, latency_samples: int = 200) -> None:
+        self._lock = threading.Lock()
+        self._window_s = window_s
+        self._received: collections.deque[float] = collections.deque(maxlen=10_000)
+        self._processed: collections.deque[float] = collections.deque(maxlen=10_000)
+        self._latency_ms: collections.deque[float] = collections.deque(maxlen=latency_samples)
+        self._latency_samples = latency_samples
+        self._stage_ms: dict[str, collections.deque[float]] = {}
+        self.drops: collections.Counter[str] = collections.Counter()
+        self.frames_received = 0
+        self.frames_processed = 0
+        self.tips_published = 0
+        self.tips_withheld = 0
+        self.tracking_resets = 0
+        self.overlays_skipped = 0
+        self.last_drop = ""
+
+    def note_received(self, now_s: float) -> None:
+        with self._lock:
+            self.frames_received += 1
+            self._received.append(now_s)
+
+    def note_processed(
+        self, now_s: float, latency_ms: float, stage_ms: dict[str, float] | None = None
+    ) -> None:
+        """One published frame: receive -> published latency and per-stage times [ms]."""
+        with self._lock:
+            self.frames_processed += 1
+            self._processed.append(now_s)
+            self._latency_ms.append(latency_ms)
+            for stage, value in (stage_ms or {}).items():
+                samples = self._stage_ms.setdefault(
+                    stage, collections.deque(maxlen=self._latency_samples)
+                )
+                samples.append(value)
+
+    def note_tip(self, published: bool) -> None:
+        with self._lock:
+            if published:
+                self.tips_published += 1
+            else:
+                self.tips_withheld += 1
+
+    def note_overlay_skipped(self) -> None:
+        with self._lock:
+            self.overlays_skipped += 1
+
+    def note_tracking_reset(self) -> None:
+        with self._lock:
+            self.tracking_resets += 1
+
+    def note_drop(self, reason: str, detail: str = "") -> None:
+        with self._lock:
+            self.drops[reason] += 1
+            self.last_drop = f"{reason}: {detail}" if detail else reason
+
+    def _rate(self, times: collections.deque[float], now_s: float) -> float:
+        recent = [t for t in times if now_s - t <= self._window_s]
+        if len(recent) < 2:
+            return 0.0
+        span = recent[-1] - recent[0]
+        return (len(recent) - 1) / span if span > 0 else 0.0
+
+    def snapshot(self, now_s: float) -> dict[str, Any]:
+        """Key figures; latency percentiles are NaN before the first processed frame."""
+        with self._lock:
+            latencies = np.array(self._latency_ms, dtype=np.float64)
+            values: dict[str, Any] = {
+                "input_rate_hz": self._rate(self._received, now_s),
+                "processing_rate_hz": self._rate(self._processed, now_s),
+                "latency_p50_ms": float(np.percentile(latencies, 50)) if latencies.size else np.nan,
+                "latency_p95_ms": float(np.percentile(latencies, 95)) if latencies.size else np.nan,
+                "latency_max_ms": float(latencies.max()) if latencies.size else np.nan,
+                "frames_received": self.frames_received,
+                "frames_processed": self.frames_processed,
+                "frames_dropped": sum(self.drops.values()),
+                "tips_published": self.tips_published,
+                "tips_withheld": self.tips_withheld,
+                "tracking_resets": self.tracking_resets,
+                "overlays_skipped": self.overlays_skipped,
+                "last_drop": self.last_drop,
+            }
+            for reason in DROP_REASONS:
+                values[f"dropped.{reason}"] = self.drops.get(reason, 0)
+            for stage, samples in self._stage_ms.items():
+                values[f"stage_p50_ms.{stage}"] = float(np.median(samples))
+            return values
+
+
+class SegmentationNode(LifecycleNode):
+    """Guidewire/stent perception lifecycle node (see the module docstring).
+
+    Parameters
+    ----------
+    node_name : str
+        Node name (parameter files address it by this name).
+    namespace : str
+        Node namespace; topics are relative to it (default ``fluoro`` -> ``/fluoro/...``).
+    **kwargs
+        Passed to :class:`rclpy.lifecycle.LifecycleNode` (``context``,
+        ``parameter_overrides``, ``cli_args``, ...).
+    """
+
+    def __init__(
+        self, node_name: str = NODE_NAME, *, namespace: str = DEFAULT_NAMESPACE, **kwargs: Any
+    ) -> None:
+        super().__init__(node_name, namespace=namespace, **kwargs)
+        self._config: SegmentationNodeConfig = declare_config(self, SegmentationNodeConfig)
+        self._pending_config: SegmentationNodeConfig | None = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
+
+        self.stats = PerceptionStats()
+        self._mailbox = FrameMailbox()
+        # overlays are for people: rendered on their own thread so they never delay the
+        # next frame; one slot, the newest wins (skips are counted, not frame drops)
+        self._overlay_mailbox = FrameMailbox()
+        self._overlay_worker: threading.Thread | None = None
+        self._lock = threading.Lock()  # guards engine/pipeline/publishers swaps
+        self._engine: InferenceEngine | None = None
+        self._pipeline: PerceptionPipeline | None = None
+        self._outputs: dict[str, Any] = {}
+        self._subscription = None
+        self._worker: threading.Thread | None = None
+        self._stop_worker = threading.Event()
+        self._active = threading.Event()
+        self._last_stamp_ns: int | None = None
+        self._state_label = "unconfigured"
+        self._configure_error = ""
+
+        # diagnostics exist in every state, so a failed configure is visible on /diagnostics
+        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self._diagnostics_timer = self.create_timer(
+            self._config.diagnostics_period_s, self.publish_diagnostics
+        )
+
+        if self._config.autostart:
+            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                self.trigger_activate()
+
+    # ---------------------------------------------------------------- parameters
+
+    @property
+    def config(self) -> SegmentationNodeConfig:
+        """The current validated configuration (cached; never read per frame)."""
+        return self._config
+
+    @property
+    def configure_error(self) -> str:
+        """One-line reason of the last failed configure ("" when it succeeded)."""
+        return self._configure_error
+
+    def _on_set_parameters(self, parameters: Sequence[rclpy.parameter.Parameter]):
+        candidate, reason = validate_parameter_change(
+            SegmentationNodeConfig, self._config, parameters
+        )
+        if candidate is None:
+            self.get_logger().warning(f"rejected parameter change: {reason}")
+            return set_parameters_result(False, reason)
+        self._pending_config = candidate
+        return set_parameters_result(True)
+
+    def _on_parameters_set(self, parameters: Sequence[rclpy.parameter.Parameter]) -> None:
+        new_config = self._pending_config
+        if new_config is None:
+            return
+        old_config, self._config, self._pending_config = self._config, new_config, None
+        pipeline_changed = any(
+            getattr(old_config, name) != getattr(new_config, name)
+            for name in ("geometry", "tracker", "tracking_enabled", "bit_depth",
+                         "min_tip_confidence")
+        )  # fmt: skip
+        if pipeline_changed:
+            with self._lock:
+                if self._engine is not None:
+                    self._pipeline = PerceptionPipeline(
+                        self._engine, self._pipeline_config(new_config)
+                    )
+                    self.get_logger().info("pipeline settings changed: tracking restarts")
+
+    @staticmethod
+    def _pipeline_config(config: SegmentationNodeConfig) -> PipelineConfig:
+        return PipelineConfig(
+            geometry=config.geometry,
+            tracker=config.tracker,
+            tracking_enabled=config.tracking_enabled,
+            bit_depth=config.bit_depth or None,
+            min_tip_confidence=config.min_tip_confidence,
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        config = self._config
+        try:
+            model_path = resolve_model_path(config.model.path)
+            # a shipped model must match the sha256 on its model card; a user's own model
+            # is checked against its card only when it has one
+            card_sha256 = verify_model(model_path, require_card=not config.model.path)
+            engine = InferenceEngine(
+                model_path,
+                providers=config.model.providers,
+                fp16=config.model.fp16,
+                trt_cache_dir=config.model.trt_cache_dir or None,
+                allow_cpu_fallback=config.model.allow_cpu_fallback,
+                intra_op_threads=config.model.intra_op_threads,
+                warmup_runs=config.model.warmup_runs,
+                expected_sha256=config.model.expected_sha256 or card_sha256,
+            )
+            pipeline = PerceptionPipeline(engine, self._pipeline_config(config))
+        except Exception as exc:
+            # any load failure (ModelLoadError, a missing file, an ONNX Runtime error) is
+            # a FAILED transition with one line, never the lifecycle error state or a crash
+            self._configure_error = " ".join(str(exc).split())
+            self._state_label = "unconfigured (configure failed)"
+            self.get_logger().error(f"configure failed: {self._configure_error}")
+            return TransitionCallbackReturn.FAILURE
+
+        output_qos = qos_profile(config.qos.output, config.qos.output_depth)
+        with self._lock:
+            self._engine, self._pipeline = engine, pipeline
+            self._outputs = {
+                key: self.create_lifecycle_publisher(msg_type, topic, output_qos)
+                for key, (topic, msg_type) in OUTPUT_TOPICS.items()
+            }
+        self._subscription = self.create_subscription(
+            Image,
+            INPUT_TOPIC,
+            self._on_image,
+            qos_profile(config.qos.input, config.qos.input_depth),
+        )
+        self._configure_error = ""
+        self._last_stamp_ns = None
+        self._stop_worker.clear()
+        self._mailbox.reopen()
+        self._overlay_mailbox.reopen()
+        self._worker = threading.Thread(
+            target=self._worker_loop, name=f"{self.get_name()}_worker", daemon=True
+        )
+        self._overlay_worker = threading.Thread(
+            target=self._overlay_loop, name=f"{self.get_name()}_overlay", daemon=True
+        )
+        self._worker.start()
+        self._overlay_worker.start()
+        self._state_label = "inactive"
+        self.get_logger().info(
+            f"configured: model {engine.model_path} ({engine.metadata.architecture}) on "
+            f"{engine.active_provider}, input {engine.input_shape[1]}x{engine.input_shape[0]}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active.set()
+        self._state_label = "active"
+        self.get_logger().info(
+            f"active: processing frames from {self._subscription.topic_name} "
+            f"({self._config.qos.input})"
+        )
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        # the subscription stays (it is destroyed at cleanup): destroying entities while
+        # a multi-threaded executor builds its wait set is not safe in rclpy, and
+        # activate/deactivate must be cheap and safe to toggle
+        self._active.clear()
+        if self._mailbox.clear():
+            self.stats.note_drop("inactive", "waiting frame dropped at deactivate")
+        self._state_label = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self._state_label = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active.clear()
+        self._release()
+        self._state_label = "finalized"
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        """Stop the workers, then free the subscription, the engine and the publishers."""
+        self._active.clear()
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        self._stop_worker.set()
+        self._mailbox.close()
+        self._overlay_mailbox.close()
+        for thread in (self._worker, self._overlay_worker):
+            if thread is not None:
+                thread.join(timeout=10.0)
+        self._worker, self._overlay_worker = None, None
+        self._overlay_mailbox.clear()
+        with self._lock:
+            for publisher in self._outputs.values():
+                self.destroy_lifecycle_publisher(publisher)
+            self._outputs = {}
+            if self._engine is not None:
+                self._engine.close()
+            self._engine, self._pipeline = None, None
+
+    def destroy_node(self) -> None:
+        self._active.clear()
+        self._release()
+        super().destroy_node()
+
+    # ---------------------------------------------------------------- frames
+
+    def _on_image(self, msg: Image) -> None:
+        # executor thread: store and return at once; never wait on inference here
+        if not self._active.is_set():
+            self.stats.note_drop("inactive", "frame received while the node is inactive")
+            return
+        self.stats.note_received(time.monotonic())
+        if self._mailbox.put((msg, time.monotonic())):
+            self.stats.note_drop("superseded")
+
+    def _worker_loop(self) -> None:
+        while not self._stop_worker.is_set():
+            item = self._mailbox.take(timeout_s=0.2)
+            if item is None or self._stop_worker.is_set():
+                continue
+            msg, received_s = item
+            try:
+                self._process(msg, received_s)
+            except Exception as exc:  # a bad frame must never kill the worker
+                self._drop("processing_error", f"{type(exc).__name__}: {exc}")
+
+    def _overlay_loop(self) -> None:
+        while not self._stop_worker.is_set():
+            item = self._overlay_mailbox.take(timeout_s=0.2)
+            if item is None or self._stop_worker.is_set():
+                continue
+            image, result, header, encoding = item
+            try:
+                overlay = render_overlay(image, result, encoding)  # (H, W, 3) uint8 RGB
+                with self._lock:
+                    publisher = self._outputs.get("overlay")
+                if publisher is not None and self._active.is_set():
+                    publisher.publish(conv.image_to_msg(overlay, "rgb8", header))
+            except Exception as exc:  # an overlay failure must never stop perception
+                self.get_logger().warning(
+                    f"overlay failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
+                )
+
+    def _drop(self, reason: str, detail: str = "") -> None:
+        detail = " ".join(detail.split())
+        self.stats.note_drop(reason, detail)
+        self.get_logger().warning(
+            f"dropped frame ({reason}{': ' + detail if detail else ''})",
+            throttle_duration_sec=1.0,
+        )
+
+    def _frame_age_s(self, stamp_ns: int) -> float | None:
+        """clock now - stamp [s]; None while the clock is unset (sim time before /clock)."""
+        now_ns = self.get_clock().now().nanoseconds
+        return None if now_ns <= 0 else (now_ns - stamp_ns) * 1e-9
+
+    def _process(self, msg: Image, received_s: float) -> None:
+        config = self._config  # one consistent snapshot for the whole frame
+        with self._lock:
+            pipeline = self._pipeline
+        if pipeline is None or not self._active.is_set():
+            self._drop("inactive", "the node is not active")
+            return
+        stamp_ns = conv.stamp_to_ns(msg.header.stamp)
+        if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
+            step_back_s = (self._last_stamp_ns - stamp_ns) * 1e-9
+            if stamp_ns == self._last_stamp_ns:
+                self._drop("duplicate_stamp", f"stamp {stamp_ns} ns seen before")
+                return
+            if step_back_s < config.time_jump_reset_s:
+                self._drop("out_of_order", f"{step_back_s:.3f} s older than the previous frame")
+                return
+            pipeline.reset_tracking()
+            self.stats.note_tracking_reset()
+            self.get_logger().info(f"time jumped back by {step_back_s:.3f} s: tracking reset")
+        age_s = self._frame_age_s(stamp_ns)
+        if age_s is not None and age_s > config.max_age_s:
+            self._drop("stale", f"frame is {age_s:.3f} s old (max_age_s {config.max_age_s})")
+            return
+        try:
+            image = conv.msg_to_image(msg)
+        except (ImageDecodeError, ValueError, TypeError) as exc:
+            self._drop("decode_error", str(exc))
+            return
+        try:
+            result = pipeline.process(image, stamp_ns, msg.encoding)
+        except (ValueError, TypeError) as exc:
+            self._drop("processing_error", str(exc))
+            return
+        self._last_stamp_ns = stamp_ns
+        publish_start = time.perf_counter()
+        self._publish(result, image, msg, config)
+        stage_ms = {**result.timings_ms, "publish": (time.perf_counter() - publish_start) * 1e3}
+        self.stats.note_processed(time.monotonic(), (time.monotonic() - received_s) * 1e3, stage_ms)
+
+    def _select_track(self, result: FrameResult) -> TipTrack | None:
+        """The track of the primary wire (nearest to its tip), else the oldest track."""
+        if not result.tracks:
+            return None
+        primary = result.primary_wire
+        if primary is not None:
+            distances = [np.hypot(*(t.position_px - primary.tip_px)) for t in result.tracks]
+            return result.tracks[int(np.argmin(distances))]
+        return max(result.tracks, key=lambda track: track.age_frames)
+
+    def _publish(
+        self, result: FrameResult, image: np.ndarray, msg: Image, config: SegmentationNodeConfig
+    ) -> None:
+        header: Header = msg.header
+        with self._lock:
+            publishers = dict(self._outputs)
+        if not publishers or not self._active.is_set():
+            return
+        # poses first: they are what the control stack waits for; images and
+        # visualization follow
+        age_s = self._frame_age_s(result.stamp_ns)
+        fresh = age_s is None or age_s <= config.max_age_s
+        if fresh:
+            self._publish_poses(result, config, header, publishers)
+        else:
+            # never a pose of a frame that became too old while it was processed
+            self.stats.note_tip(published=False)
+            self.get_logger().warning(
+                f"poses withheld: frame became {age_s:.3f} s old during processing",
+                throttle_duration_sec=1.0,
+            )
+        publishers["guidewire_mask"].publish(
+            conv.image_to_msg(result.guidewire_mask, "mono8", header)
+        )
+        publishers["stent_mask"].publish(conv.image_to_msg(result.stent_mask, "mono8", header))
+        publishers["labels"].publish(conv.image_to_msg(result.labels, "mono8", header))
+        if config.overlay_enabled and self._overlay_mailbox.put(
+            (image, result, header, msg.encoding)
+        ):
+            self.stats.note_overlay_skipped()
+        if fresh and config.markers_enabled:
+            publishers["markers"].publish(conv.markers_msg(result, config.pixel_spacing_m, header))
+
+    def _publish_poses(
+        self,
+        result: FrameResult,
+        config: SegmentationNodeConfig,
+        header: Header,
+        publishers: dict[str, Any],
+    ) -> None:
+        """Tip, tracked tip, tips, centerline, stent pose/outline of a fresh frame."""
+        spacing = config.pixel_spacing_m
+        primary = result.primary_wire
+        if primary is not None and primary.confidence >= config.min_tip_confidence:
+            publishers["tip"].publish(conv.tip_pose_msg(primary, spacing, header))
+            self.stats.note_tip(published=True)
+        else:
+            self.stats.note_tip(published=False)
+        track = self._select_track(result) if config.tracking_enabled else None
+        if track is not None:
+            publishers["tip_tracked"].publish(conv.track_odometry_msg(track, spacing, header))
+        confident = [w for w in result.wires if w.confidence >= config.min_tip_confidence]
+        publishers["tips"].publish(conv.tips_pose_array_msg(confident, spacing, header))
+        publishers["centerline"].publish(
+            conv.centerline_path_msg(
+                primary.centerline_px if primary is not None else None, spacing, header
+            )
+        )
+        stent = result.stents[0] if result.stents else None
+        if stent is not None:
+            publishers["stent_pose"].publish(conv.stent_pose_msg(stent, spacing, header))
+        publishers["stent_outline"].publish(conv.stent_outline_msg(stent, spacing, header))
+
+    # ---------------------------------------------------------------- diagnostics
+
+    def diagnostics_values(self) -> tuple[str, str, dict[str, Any]]:
+        """``(level, message, values)`` of the current diagnostics status."""
+        values = self.stats.snapshot(time.monotonic())
+        with self._lock:
+            engine = self._engine
+        values = {
+            "state": self._state_label,
+            "model": str(engine.model_path) if engine is not None else "",
+            "architecture": engine.metadata.architecture if engine is not None else "",
+            "provider": engine.active_provider if engine is not None else "",
+            **values,
+        }
+        if self._configure_error:
+            return "error", f"configure failed: {self._configure_error}", values
+        if engine is None or not self._active.is_set():
+            return "warn", self._state_label, values
+        if values["frames_dropped"] and values["last_drop"]:
+            return "ok", f"processing; last drop {values['last_drop']}", values
+        return "ok", "processing", values
+
+    def publish_diagnostics(self) -> None:
+        level, message, values = self.diagnostics_values()
+        self._diagnostics_publisher.publish(
+            conv.diagnostics_msg(
+                name=f"{self.get_fully_qualified_name()}",
+                hardware_id=values["model"] or "no model",
+                level=level,
+                message=message,
+                values=values,
+                stamp_ns=max(self.get_clock().now().nanoseconds, 0),
+            )
+        )
+
+
+def main(args: list[str] | None = None) -> None:
+    """``ros2 run fluoro_perception segmentation_node`` (ros2/demos main pattern)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SegmentationNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ValueError as exc:
+        # a parameter override of the wrong type or out of range: one line, no traceback
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"bad parameters: {exc}")
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
