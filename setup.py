@@ -30,6 +30,8 @@ CONSOLE_SCRIPTS = {
     "fluoro-train": "fluoro_training.cli:main",
     "segmentation_node": "fluoro_perception.nodes.segmentation_node:main",
     "fluoro_sim_node": "fluoro_perception.nodes.sim_node:main",
+    "bag_player_node": "fluoro_perception.nodes.bag_player_node:main",
+    "bag_recorder_node": "fluoro_perception.nodes.bag_recorder_node:main",
 }
 
 RUNTIME_REQUIRES = [

@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "fluoro_perception"
-NODE_EXECUTABLES = ("segmentation_node", "fluoro_sim_node")
+NODE_EXECUTABLES = ("segmentation_node", "fluoro_sim_node", "bag_player_node", "bag_recorder_node")
 TOOLS = ("fluoro-perception", "fluoro-sim", "fluoro-train")
 
 

@@ -280,6 +280,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--wait-topic", default=IMAGE_TOPIC, help=f"topic of --wait-subscribers ({IMAGE_TOPIC})"
     )
     parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.5,
+        help="wait this long after start-up (and --wait-subscribers) before playing [s], so "
+        "that discovery completes on the subscribers' side too",
+    )
+    parser.add_argument(
         "--image-qos", choices=("reliable", "sensor_data"), default="reliable", help="image QoS"
     )
     return parser.parse_args(argv)
@@ -306,6 +313,9 @@ def main(args: list[str] | None = None) -> None:
             and time.monotonic() < deadline
         ):
             executor.spin_once(timeout_sec=0.1)
+        delay_end = time.monotonic() + max(0.0, options.delay)
+        while time.monotonic() < delay_end:
+            executor.spin_once(timeout_sec=0.05)
         node.start()
         while not node.finished.is_set():
             executor.spin_once(timeout_sec=0.1)
