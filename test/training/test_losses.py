@@ -19,7 +19,6 @@ from fluoro_training.losses import (
     ReinforcedFocalLoss,
     TipHeatmapFocalLoss,
     build_loss,
-    decay_gradient,
     default_deep_supervision_weights,
     diou_loss,
     distances_to_boxes,
@@ -374,20 +373,6 @@ def test_lsnet_loss_parts_and_positive_boxes_only():
     )
     with pytest.raises(ValueError):
         LSNetLoss(positive_threshold=1.0)
-
-
-@pytest.mark.parametrize("factor", [0.0, 0.25, 1.0])
-def test_decay_gradient_scales_only_backward(factor):
-    x = torch.tensor([1.0, 2.0], requires_grad=True)
-    y = decay_gradient(x, factor)
-    assert y.tolist() == [1.0, 2.0]
-    (3.0 * y).sum().backward()
-    assert x.grad.tolist() == pytest.approx([3.0 * factor, 3.0 * factor])
-
-
-def test_decay_gradient_rejects_bad_factor():
-    with pytest.raises(ValueError, match="factor"):
-        decay_gradient(torch.ones(1), 1.5)
 
 
 # ------------------------------------------------------------------------------ tip heatmap

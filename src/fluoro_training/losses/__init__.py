@@ -25,7 +25,6 @@ from fluoro_training.losses.hybrid import HybridFocalDiceLoss
 from fluoro_training.losses.lsnet_losses import (
     FocalDiceLoss,
     LSNetLoss,
-    decay_gradient,
     diou_loss,
     distances_to_boxes,
 )
@@ -111,7 +110,6 @@ __all__ = [
     "TipHeatmapFocalLoss",
     "TipHeatmapLoss",
     "build_loss",
-    "decay_gradient",
     "default_deep_supervision_weights",
     "diou_loss",
     "distances_to_boxes",

@@ -9,8 +9,8 @@ Implements ``seeds/004_7d43b31c679c71c5.txt`` Sec. 2.5 Eqs. 5-6:
   :mod:`fluoro_training.losses.tip_heatmap`) averaged over the positives, plus the DIoU
   loss [16] of the boxes regressed at positive samples, i.e. pixels whose ground-truth
   heatmap value exceeds ``tau`` (0.5 by default, "indicator function ... 0.5").
-* Gradient decay: S-Net gradients flowing back into L-Net are multiplied by a factor
-  (``decay_gradient``).
+* Gradient decay (S-Net gradients flowing back into L-Net multiplied by a factor) lives
+  in the model, where the RoI parameters are: ``fluoro_training.models.lsnet.GradientScale``.
 
 DIoU (Zheng et al., AAAI 2020) is written here: MONAI's box utilities have IoU/GIoU but
 no DIoU, and torchvision (which has one) is not available for CPU here::
@@ -103,30 +103,6 @@ def distances_to_boxes(keypoints_px: torch.Tensor, distances_ltrb_px: torch.Tens
     x, y = keypoints_px.unbind(dim=1)
     left, top, right, bottom = distances_ltrb_px.unbind(dim=1)
     return torch.stack([x - left, y - top, x + right, y + bottom], dim=1)
-
-
-class _GradientDecay(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor, factor: float) -> torch.Tensor:
-        ctx.factor = factor
-        return tensor.view_as(tensor)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad_output * ctx.factor, None
-
-
-def decay_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
-    """Identity in the forward pass; multiplies the gradient by ``factor`` in ``[0, 1]``.
-
-    Put it on the RoI-recalibration parameters between L-Net and S-Net so that S-Net's
-    loss supervises L-Net only weakly (seed 004 Sec. 2.5, "we decay gradients
-    back-propagated from S-Net to L-Net by a factor").
-    """
-    factor = float(factor)
-    if not 0.0 <= factor <= 1.0:
-        raise ValueError(f"gradient decay factor={factor} must be in [0, 1]")
-    return _GradientDecay.apply(tensor, factor)
 
 
 class FocalDiceLoss(nn.Module):
@@ -232,7 +208,7 @@ class LSNetLoss(nn.Module):
     box_distances_target, segmentation_target)`` with heatmaps ``(B, K, h, w)``, box
     distances ``(B, 4, h, w)`` ``(left, top, right, bottom)`` [px] regressed at every
     heatmap cell, segmentation ``(B, C, H, W)``. Returns a dict of scalar tensors
-    ``heatmap``, ``box``, ``segmentation``, ``total``. Apply :func:`decay_gradient` to
+    ``heatmap``, ``box``, ``segmentation``, ``total``. Gradient decay is applied to
     the RoI parameters in the model, not here.
     """
 
