@@ -15,6 +15,11 @@ import sys
 # subcommand name -> module (relative to this package) providing add_parser(subparsers)
 SUBCOMMANDS: dict[str, str] = {
     "run": "run",
+    "infer": "infer",
+    "evaluate": "evaluate",
+    "bench": "bench",
+    "replay": "replay",
+    "demo": "demo",
 }
 
 

@@ -1,0 +1,299 @@
+"""``fluoro-perception bench``: a ``--quick`` run end to end plus its pure helpers.
+
+The end-to-end test runs every part (model only, in process, three processes over real
+DDS, torch baselines) on a tiny random model at 64 px and checks the JSON's documented
+keys and that counts add up. There are NO timing assertions: speed is what the command
+prints, not something a unit test can hold on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pytest
+from model_fixtures import make_random_onnx_model
+
+from fluoro_perception.bench.dds import _peak_search, counter_deltas, match_run
+from fluoro_perception.bench.inprocess import PIPELINE_STAGES, ping_pong_indices
+from fluoro_perception.bench.report import evaluate_targets, format_table, summarize_ms
+from fluoro_perception.cli import bench as bench_cli
+from fluoro_perception.cli.main import SUBCOMMANDS
+
+SIZE = 64
+DDS_RATE_HZ = 15.0
+DDS_DURATION_S = 1.5
+
+
+def _bench_args(argv: list[str]) -> argparse.Namespace:
+    # the bench subcommand alone: the test does not depend on the other subcommands
+    parser = argparse.ArgumentParser(prog="fluoro-perception")
+    bench_cli.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["bench", *argv])
+
+
+def test_bench_is_a_registered_subcommand() -> None:
+    assert SUBCOMMANDS["bench"] == "bench"
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    folder = tmp_path_factory.mktemp("bench")
+    model = make_random_onnx_model(folder / "tiny.onnx", input_size=(SIZE, SIZE))
+    out = folder / "report" / "bench.json"
+    args = _bench_args(
+        ["--quick", "--model", str(model), "--size", str(SIZE), "--rates", str(DDS_RATE_HZ),
+         "--dds-duration", str(DDS_DURATION_S), "--providers", "cpu", "cuda",
+         "--json", str(out)]
+    )  # fmt: skip
+    exit_code = args.func(args)
+    assert exit_code == 0
+    return json.loads(out.read_text()), str(model)
+
+
+def _positive_summary(summary: dict, count: int) -> None:
+    assert summary["n"] == count
+    assert 0 < summary["min"] <= summary["median"] <= summary["p95"] <= summary["max"]
+    assert summary["std"] >= 0
+
+
+def test_quick_report_meta_and_model_latency(quick_report: tuple[dict, str]) -> None:
+    report, model_path = quick_report
+    assert report["schema_version"] == 1
+    meta = report["meta"]
+    assert meta["quick"] is True and meta["size_px"] == SIZE
+    assert meta["model"]["path"] == model_path
+    assert meta["model"]["source"] == "user"
+    assert meta["model"]["architecture"] == "random_test_net"
+    assert meta["model"]["input_size"] == [SIZE, SIZE]
+    assert meta["machine"]["logical_cpus"] >= 1 and meta["machine"]["cpu_model"]
+
+    rows = report["model_latency"]
+    cpu_rows = [r for r in rows if r["provider"] == "CPUExecutionProvider"]
+    # off / cold / warm, then the thread sweep (1 and all CPUs, 1 row when they coincide)
+    assert [r["optimized_cache"] for r in cpu_rows[:3]] == ["off", "cold", "warm"]
+    assert len(cpu_rows) in (4, 5)
+    runs = meta["settings"]["runs"]
+    for row in cpu_rows:
+        assert row["skipped"] is None and row["active_provider"] == "CPUExecutionProvider"
+        _positive_summary(row["latency_ms"], runs)
+        assert row["load_ms"] > 0
+        assert row["throughput_fps"] == pytest.approx(1e3 / row["latency_ms"]["median"])
+    cuda = [r for r in rows if r["provider"] == "CUDAExecutionProvider"]
+    assert len(cuda) >= 1
+    if cuda[0]["skipped"]:  # CPU-only machines: a reason, not a figure
+        assert "CUDAExecutionProvider" in cuda[0]["skipped"]
+
+
+def test_quick_report_inprocess(quick_report: tuple[dict, str]) -> None:
+    report, _ = quick_report
+    inprocess = report["inprocess"]
+    frames = report["meta"]["settings"]["frames"]
+    assert inprocess["frames"] == frames and inprocess["size_px"] == SIZE
+    _positive_summary(inprocess["latency_ms"], frames)
+    expected_stages = ["msg_decode", *PIPELINE_STAGES]
+    if inprocess["messages_built"]:
+        expected_stages += ["build_messages", "serialize"]
+        assert inprocess["messages_per_frame"] >= 6  # tips, path, outline, 3 masks at least
+    assert list(inprocess["stages_ms"]) == expected_stages
+    for summary in inprocess["stages_ms"].values():
+        assert summary["n"] == frames
+    # the stages are parts of the end-to-end time of each frame
+    assert (
+        sum(s["mean"] for s in inprocess["stages_ms"].values())
+        <= inprocess["latency_ms"]["mean"] * 1.001
+    )
+    assert inprocess["throughput_fps"] == pytest.approx(frames / inprocess["wall_s"])
+    assert inprocess["cpu_percent"] > 0 and inprocess["peak_rss_mib"] > 0
+    assert 0 <= inprocess["frames_with_wire"] <= frames
+
+
+def test_quick_report_dds_counts_add_up(quick_report: tuple[dict, str]) -> None:
+    report, _ = quick_report
+    dds = report["dds"]
+    assert dds["skipped"] is None and 1 <= dds["domain_id"] <= 101
+    (row,) = dds["rates"]
+    assert row["rate_hz"] == DDS_RATE_HZ and row["duration_s"] == DDS_DURATION_S
+    assert row["published"] == round(DDS_RATE_HZ * DDS_DURATION_S)
+    assert row["published"] == row["received"] + row["dropped"]
+    assert 0 <= row["received"] <= row["published"]
+    if row["received"]:
+        _positive_summary(row["latency_ms"], row["received"])
+    peak = dds["peak"]
+    assert 1 <= len(peak["steps"]) <= report["meta"]["settings"]["peak_max_steps"]
+    for step in peak["steps"]:
+        assert step["published"] == step["received"] + step["dropped"]
+
+
+def test_quick_report_torch_ratios_and_targets(quick_report: tuple[dict, str]) -> None:
+    report, _ = quick_report
+    torch_section = report["torch_baselines"]
+    assert torch_section["skipped"] is None and torch_section["size_px"] == SIZE
+    rows = [r for r in torch_section["rows"] if not r["skipped"]]
+    assert {r["name"] for r in rows} >= {"monai_attention_unet", "monai_basic_unet"}
+    assert {r["threads"] for r in rows} == set(torch_section["threads"])
+    best_attention_fps = max(
+        r["throughput_fps"] for r in rows if r["name"] == "monai_attention_unet"
+    )
+    assert report["ratios"]["pipeline_over_attention_unet_eager"] == pytest.approx(
+        report["inprocess"]["throughput_fps"] / best_attention_fps
+    )
+    targets = {t["name"]: t for t in report["targets"]}
+    assert set(targets) == {
+        "inprocess_throughput",
+        "inprocess_median_latency",
+        "dds_15hz_p95_latency",
+        "dds_15hz_dropped_frames",
+        "throughput_vs_attention_unet_eager",
+    }
+    # a 64 px, 1.5 s run is never a verdict on the 512 px / 60 s targets: it says so
+    assert "512" in targets["inprocess_throughput"]["note"]
+    assert "indicative" in targets["dds_15hz_dropped_frames"]["note"]
+
+
+# ------------------------------------------------------------------ pure helpers
+
+
+def test_summarize_ms_hand_computed() -> None:
+    summary = summarize_ms([4.0, 1.0, 3.0, 2.0])
+    assert summary["n"] == 4
+    assert summary["median"] == 2.5
+    assert summary["p95"] == pytest.approx(3.85)  # position 0.95 * 3 = 2.85: 3 + 0.85 * (4 - 3)
+    assert summary["mean"] == 2.5
+    assert summary["std"] == pytest.approx(math.sqrt(1.25))
+    assert (summary["min"], summary["max"]) == (1.0, 4.0)
+
+
+@pytest.mark.parametrize("samples", [[], [1.0, float("nan")], [float("inf")]])
+def test_summarize_ms_rejects_bad_samples(samples: list[float]) -> None:
+    with pytest.raises(ValueError, match="timing samples|no timing"):
+        summarize_ms(samples)
+
+
+@pytest.mark.parametrize(
+    ("count", "distinct", "expected"),
+    [
+        (7, 3, [0, 1, 2, 1, 0, 1, 2]),
+        (4, 1, [0, 0, 0, 0]),
+        (5, 2, [0, 1, 0, 1, 0]),
+        (0, 5, []),
+    ],
+)
+def test_ping_pong_indices(count: int, distinct: int, expected: list[int]) -> None:
+    assert ping_pong_indices(count, distinct) == expected
+
+
+def test_match_run_counts_first_receipts_of_published_stamps() -> None:
+    records = [
+        {"t": "tips", "stamp": 100, "recv": 2_000_100},  # 2 ms
+        {"t": "tips", "stamp": 100, "recv": 9_000_100},  # duplicate: first receipt counts
+        {"t": "tips", "stamp": 200, "recv": 5_000_200},  # 5 ms
+        {"t": "labels", "stamp": 300, "recv": 1_000_300},  # other topic
+        {"t": "tips", "stamp": 999, "recv": 1_000_999},  # not published in this run
+    ]
+    received, latencies = match_run([100, 200, 300], records, "tips")
+    assert received == 2
+    assert sorted(latencies) == pytest.approx([2.0, 5.0])
+
+
+def test_counter_deltas_between_two_diagnostics() -> None:
+    records = [
+        {"t": "diag", "recv": 10, "values": {"frames_received": "5", "dropped.superseded": "1"}},
+        {"t": "diag", "recv": 20, "values": {"frames_received": "9", "dropped.superseded": "1"}},
+        {"t": "diag", "recv": 30, "values": {"frames_received": "15", "dropped.superseded": "3"}},
+    ]
+    deltas = counter_deltas(records, start_ns=15, end_ns=30)
+    assert deltas["frames_received"] == 10 and deltas["dropped.superseded"] == 2
+    assert deltas["dropped.stale"] == 0
+    assert counter_deltas(records, start_ns=30, end_ns=40) is None
+
+
+def test_peak_search_doubles_then_bisects() -> None:
+    tried: list[float] = []
+
+    def fake_run(rate_hz: float, duration_s: float) -> dict:
+        tried.append(rate_hz)
+        received = round(rate_hz * duration_s) if rate_hz <= 40.0 else round(40.0 * duration_s)
+        published = round(rate_hz * duration_s)
+        return {
+            "rate_hz": rate_hz,
+            "published": published,
+            "received": received,
+            "dropped": published - received,
+            "output_rate_hz": received / duration_s,
+        }
+
+    peak = _peak_search(fake_run, [7.5, 30.0], step_s=10.0, max_steps=5)
+    # 30 clean -> 60 drops -> 45 drops -> 37.5 clean -> (37.5 + 45) / 2 = 41.25 drops
+    assert tried == [30.0, 60.0, 45.0, 37.5, 41.25]
+    assert peak["max_clean_rate_hz"] == 37.5
+    assert peak["max_output_rate_hz"] == 40.0
+
+
+@pytest.mark.parametrize(
+    ("fps", "median_ms", "dds_p95", "dropped", "ratio", "expected"),
+    [
+        (30.0, 30.0, 50.0, 0, 5.0, [True, True, True, True, True]),
+        (20.0, 50.0, 70.0, 3, 3.0, [False, False, False, False, False]),
+        (25.0, 40.0, 60.0, 0, 4.0, [True, True, True, True, True]),  # bounds are inclusive
+    ],
+)
+def test_evaluate_targets_table(
+    fps: float, median_ms: float, dds_p95: float, dropped: int, ratio: float, expected: list
+) -> None:
+    report = {
+        "meta": {"size_px": 512},
+        "inprocess": {"throughput_fps": fps, "latency_ms": {"median": median_ms}},
+        "dds": {
+            "rates": [
+                {
+                    "rate_hz": 15.0,
+                    "duration_s": 60.0,
+                    "dropped": dropped,
+                    "latency_ms": {"p95": dds_p95},
+                }
+            ]
+        },  # fmt: skip
+        "ratios": {"pipeline_over_attention_unet_eager": ratio},
+    }
+    targets = evaluate_targets(report)
+    assert [t["passed"] for t in targets] == expected
+    assert all(t["note"] == "" for t in targets)
+
+
+def test_evaluate_targets_without_measurements_says_why() -> None:
+    report = {
+        "meta": {"size_px": 512},
+        "inprocess": {"skipped": "no model"},
+        "dds": {"skipped": "--skip-dds"},
+        "torch_baselines": {"skipped": "--skip-torch"},
+    }
+    targets = evaluate_targets(report)
+    assert [t["passed"] for t in targets] == [None] * 5
+    assert [t["note"] for t in targets] == ["no model"] * 2 + ["--skip-dds"] * 2 + ["--skip-torch"]
+
+
+def test_format_table_pads_columns() -> None:
+    assert format_table(["a", "bbb"], [[1, 2], ["long", 3]]).splitlines() == [
+        "a     bbb",
+        "----  ---",
+        "1     2",
+        "long  3",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--providers", "gpu9"], "not ONNX Runtime providers"),
+        (["--size", "100"], "multiple of 32"),
+        (["--threads", "-1"], "expected >= 0"),
+    ],
+)
+def test_bad_arguments_fail_with_one_line(tmp_path: Path, argv: list[str], message: str) -> None:
+    model = make_random_onnx_model(tmp_path / "tiny.onnx", input_size=(SIZE, SIZE))
+    args = _bench_args(["--quick", "--model", str(model), *argv])
+    with pytest.raises(ValueError, match=message):
+        args.func(args)
