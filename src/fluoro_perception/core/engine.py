@@ -348,6 +348,11 @@ class InferenceEngine:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: ORT's info logs flood the node's output
+        # Idle worker threads must not spin: on a shared host (the node's executor, the
+        # DDS threads and the control stack run beside it) spinning workers wait to be
+        # scheduled and made 2 threads ~2x slower than 1 on the 2-core CI machine
+        # (docs/benchmarks.md); without spinning 2 threads match 1 there.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
     def _create_session(
