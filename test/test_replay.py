@@ -401,7 +401,9 @@ def test_live_replay_accounts_for_every_frame(tmp_path: Path, model_path: Path) 
         # output, so a small negative difference is possible)
         log_times = [t for t, _ in bag.iter_messages(labels_topic)]
     assert all(-0.5e9 < t - s < 5e9 for t, s in zip(log_times, recorded, strict=True))
-    assert summary.latency_ms["count"] == summary.frames_processed
+    # end-to-end latency needs the recorder to have seen the input image too; under load
+    # it may miss some (it subscribes like any other node), never invent one
+    assert 1 <= summary.latency_ms["count"] <= summary.frames_processed
     assert summary.rate_hz > 0 and summary.input_rate_hz == pytest.approx(FPS)
     out = tmp_path / "live"
     assert json.loads((out / "metrics.json").read_text())["dataset"]["frames_evaluated"] >= 1
