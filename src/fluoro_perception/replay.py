@@ -268,11 +268,9 @@ def perception_messages(
 ) -> list[tuple[str, Any]]:
     """The ``(output key, rclpy message)`` list the segmentation node publishes for a result.
 
-    Same builders (:mod:`fluoro_perception.nodes.conversions`) and the same rules as
-    ``SegmentationNode._publish``: tip only above ``min_tip_confidence``, tracked tip of
-    the track nearest the primary tip (else the oldest), tips of the confident wires,
-    primary centerline, first stent, masks, overlay and markers when enabled. A replay
-    has no stale frames, so poses are never withheld.
+    The pose outputs come from :func:`fluoro_perception.nodes.conversions.pose_messages`,
+    the function the node publishes with, followed by masks, overlay and markers when
+    enabled. A replay has no stale frames, so poses are never withheld.
 
     Parameters
     ----------
@@ -291,31 +289,13 @@ def perception_messages(
     from fluoro_perception.nodes import conversions as conv
 
     spacing = config.pixel_spacing_m
-    messages: list[tuple[str, Any]] = []
-    primary = result.primary_wire
-    if primary is not None and primary.confidence >= config.min_tip_confidence:
-        messages.append(("tip", conv.tip_pose_msg(primary, spacing, header)))
-    if config.tracking_enabled and result.tracks:
-        if primary is not None:
-            distances = [np.hypot(*(t.position_px - primary.tip_px)) for t in result.tracks]
-            track = result.tracks[int(np.argmin(distances))]
-        else:
-            track = max(result.tracks, key=lambda candidate: candidate.age_frames)
-        messages.append(("tip_tracked", conv.track_odometry_msg(track, spacing, header)))
-    confident = [w for w in result.wires if w.confidence >= config.min_tip_confidence]
-    messages.append(("tips", conv.tips_pose_array_msg(confident, spacing, header)))
-    messages.append(
-        (
-            "centerline",
-            conv.centerline_path_msg(
-                primary.centerline_px if primary is not None else None, spacing, header
-            ),
-        )
+    messages: list[tuple[str, Any]] = conv.pose_messages(
+        result,
+        header,
+        pixel_spacing_m=spacing,
+        min_tip_confidence=config.min_tip_confidence,
+        tracking_enabled=config.tracking_enabled,
     )
-    stent = result.stents[0] if result.stents else None
-    if stent is not None:
-        messages.append(("stent_pose", conv.stent_pose_msg(stent, spacing, header)))
-    messages.append(("stent_outline", conv.stent_outline_msg(stent, spacing, header)))
     messages.append(("guidewire_mask", conv.image_to_msg(result.guidewire_mask, "mono8", header)))
     messages.append(("stent_mask", conv.image_to_msg(result.stent_mask, "mono8", header)))
     messages.append(("labels", conv.image_to_msg(result.labels, "mono8", header)))

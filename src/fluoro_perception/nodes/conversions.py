@@ -336,3 +336,50 @@ def diagnostics_msg(
         values=[KeyValue(key=str(k), value=text(v)) for k, v in values.items()],
     )
     return DiagnosticArray(header=make_header(stamp_ns, ""), status=[status])
+
+
+def primary_track(result: FrameResult) -> TipTrack | None:
+    """The track of the primary wire (nearest to its tip), else the oldest track."""
+    if not result.tracks:
+        return None
+    primary = result.primary_wire
+    if primary is not None:
+        distances = [np.hypot(*(t.position_px - primary.tip_px)) for t in result.tracks]
+        return result.tracks[int(np.argmin(distances))]
+    return max(result.tracks, key=lambda track: track.age_frames)
+
+
+def pose_messages(
+    result: FrameResult,
+    header: Header,
+    *,
+    pixel_spacing_m: float,
+    min_tip_confidence: float,
+    tracking_enabled: bool,
+) -> list[tuple[str, object]]:
+    """``(output key, message)`` pairs of the pose outputs of a fresh frame.
+
+    The one place that decides what the control stack receives, shared by the node and
+    by offline replay: the primary tip only at or above ``min_tip_confidence``; the
+    tracked tip of :func:`primary_track` when tracking is on; the tips of all confident
+    wires; the primary centerline (empty when no wire); the first stent's pose (only when
+    there is one) and outline (empty polygon when none). Keys are those of the node's
+    ``OUTPUT_TOPICS``.
+    """
+    spacing = pixel_spacing_m
+    messages: list[tuple[str, object]] = []
+    primary = result.primary_wire
+    if primary is not None and primary.confidence >= min_tip_confidence:
+        messages.append(("tip", tip_pose_msg(primary, spacing, header)))
+    track = primary_track(result) if tracking_enabled else None
+    if track is not None:
+        messages.append(("tip_tracked", track_odometry_msg(track, spacing, header)))
+    confident = [w for w in result.wires if w.confidence >= min_tip_confidence]
+    messages.append(("tips", tips_pose_array_msg(confident, spacing, header)))
+    centerline = primary.centerline_px if primary is not None else None
+    messages.append(("centerline", centerline_path_msg(centerline, spacing, header)))
+    stent = result.stents[0] if result.stents else None
+    if stent is not None:
+        messages.append(("stent_pose", stent_pose_msg(stent, spacing, header)))
+    messages.append(("stent_outline", stent_outline_msg(stent, spacing, header)))
+    return messages

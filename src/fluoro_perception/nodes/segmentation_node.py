@@ -50,7 +50,7 @@ from fluoro_perception.core.decode import ImageDecodeError
 from fluoro_perception.core.engine import InferenceEngine
 from fluoro_perception.core.overlay import render_overlay
 from fluoro_perception.core.pipeline import PerceptionPipeline, PipelineConfig
-from fluoro_perception.core.types import FrameResult, TipTrack
+from fluoro_perception.core.types import FrameResult
 from fluoro_perception.model_registry import default_model_path, verify_model
 from fluoro_perception.nodes import conversions as conv
 from fluoro_perception.nodes.params import (
@@ -581,16 +581,6 @@ class SegmentationNode(LifecycleNode):
         stage_ms = {**result.timings_ms, "publish": (time.perf_counter() - publish_start) * 1e3}
         self.stats.note_processed(time.monotonic(), (time.monotonic() - received_s) * 1e3, stage_ms)
 
-    def _select_track(self, result: FrameResult) -> TipTrack | None:
-        """The track of the primary wire (nearest to its tip), else the oldest track."""
-        if not result.tracks:
-            return None
-        primary = result.primary_wire
-        if primary is not None:
-            distances = [np.hypot(*(t.position_px - primary.tip_px)) for t in result.tracks]
-            return result.tracks[int(np.argmin(distances))]
-        return max(result.tracks, key=lambda track: track.age_frames)
-
     def _publish(
         self, result: FrameResult, image: np.ndarray, msg: Image, config: SegmentationNodeConfig
     ) -> None:
@@ -632,27 +622,16 @@ class SegmentationNode(LifecycleNode):
         publishers: dict[str, Any],
     ) -> None:
         """Tip, tracked tip, tips, centerline, stent pose/outline of a fresh frame."""
-        spacing = config.pixel_spacing_m
-        primary = result.primary_wire
-        if primary is not None and primary.confidence >= config.min_tip_confidence:
-            publishers["tip"].publish(conv.tip_pose_msg(primary, spacing, header))
-            self.stats.note_tip(published=True)
-        else:
-            self.stats.note_tip(published=False)
-        track = self._select_track(result) if config.tracking_enabled else None
-        if track is not None:
-            publishers["tip_tracked"].publish(conv.track_odometry_msg(track, spacing, header))
-        confident = [w for w in result.wires if w.confidence >= config.min_tip_confidence]
-        publishers["tips"].publish(conv.tips_pose_array_msg(confident, spacing, header))
-        publishers["centerline"].publish(
-            conv.centerline_path_msg(
-                primary.centerline_px if primary is not None else None, spacing, header
-            )
+        messages = conv.pose_messages(
+            result,
+            header,
+            pixel_spacing_m=config.pixel_spacing_m,
+            min_tip_confidence=config.min_tip_confidence,
+            tracking_enabled=config.tracking_enabled,
         )
-        stent = result.stents[0] if result.stents else None
-        if stent is not None:
-            publishers["stent_pose"].publish(conv.stent_pose_msg(stent, spacing, header))
-        publishers["stent_outline"].publish(conv.stent_outline_msg(stent, spacing, header))
+        for key, message in messages:
+            publishers[key].publish(message)
+        self.stats.note_tip(published=any(key == "tip" for key, _ in messages))
 
     # ---------------------------------------------------------------- diagnostics
 
