@@ -170,6 +170,10 @@ class AdditiveAttentionGate(nn.Module):
         return x * self.attention_coefficients(x, g)
 
 
+#: Initial tip-heatmap logit: sigmoid(-2.19) = 0.1.
+TIP_PRIOR_LOGIT = -2.19
+
+
 class TipHeatmapHead(nn.Sequential):
     """Guidewire-tip heatmap head on the last decoder features: ``ConvBNReLU 3x3 -> 1x1``.
 
@@ -215,6 +219,10 @@ class TipHeatmapHead(nn.Sequential):
             else nn.ConvTranspose2d(hidden_channels, 1, upsample, stride=upsample, bias=True)
         )
         super().__init__(hidden, last)
+        # Start every pixel at a tip probability of ~0.1 (CenterNet's prior): with a zero
+        # bias the penalty-reduced focal loss of an all-0.5 heatmap is thousands of times
+        # the segmentation loss and drowns it for the first few hundred steps.
+        nn.init.constant_(last.bias, TIP_PRIOR_LOGIT)
 
 
 class SeparableConvBNReLU(nn.Sequential):

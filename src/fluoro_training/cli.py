@@ -1,0 +1,131 @@
+"""``fluoro-train``: train, export and compare segmentation models.
+
+Examples::
+
+    fluoro-train train --config config/train/default.yaml
+    fluoro-train train --config config/train/default.yaml --set steps=200 --set data.batch_size=4
+    torchrun --nproc_per_node 2 -m fluoro_training.cli train --config ...   # DDP
+    fluoro-train export runs/default/best.pt --output models/fluoro_default.onnx --int8
+    fluoro-train compare --models fra_net lda_net unet --steps 500 --output out/compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fluoro_training.config import load_config
+    from fluoro_training.trainer_variants import create_trainer
+
+    config = load_config(args.config, args.set)
+    trainer = create_trainer(
+        config, args.output, device=args.device, resume=args.resume, progress=not args.no_progress
+    )
+    best = trainer.fit()
+    if trainer.rank == 0:
+        print(f"best checkpoint: {trainer.output_dir / 'best.pt'}")
+        print(
+            "best validation metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(best.items()))
+        )
+        if trainer.timing:
+            data_s, step_s = trainer.timing["data_s"], trainer.timing["step_s"]
+            print(
+                f"timing: {data_s + step_s:.3f} s/step = waiting for data {data_s:.3f} s + "
+                f"model {step_s:.3f} s (mean of {int(trainer.timing['steps']) - 1} steps after "
+                f"the first; batch {config.data.batch_size}, crop {config.data.crop_size[0]}x"
+                f"{config.data.crop_size[1]}, num_workers {config.data.num_workers})"
+            )
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from fluoro_training.export import export_checkpoint
+
+    report = export_checkpoint(
+        args.checkpoint,
+        args.output,
+        input_size=tuple(args.input_size) if args.input_size else None,
+        opset=args.opset,
+        fp16=args.fp16,
+        int8=args.int8,
+        calibration_frames=args.calibration_frames,
+        test_frames=args.test_frames,
+    )
+    print(report.to_json())
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from fluoro_training.compare import compare_models
+
+    table = compare_models(
+        args.models,
+        config_path=args.config,
+        output_dir=Path(args.output),
+        steps=args.steps,
+        minutes=args.minutes,
+        test_sequences=args.test_sequences,
+        overrides=args.set,
+    )
+    print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fluoro-train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = sub.add_parser("train", help="train one experiment from a YAML config")
+    train.add_argument("--config", required=True, help="config/train/<name>.yaml")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set steps=500 (repeatable)")  # fmt: skip
+    train.add_argument("--output", default=None, help="run directory (default runs/<name>)")
+    train.add_argument("--resume", default=None, help="checkpoint to resume from (last.pt)")
+    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    train.set_defaults(func=_cmd_train)
+
+    export = sub.add_parser("export", help="export a checkpoint to ONNX with metadata")
+    export.add_argument("checkpoint")
+    export.add_argument("--output", required=True, help="X.onnx")
+    export.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), default=None)
+    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--fp16", action="store_true", help="also write X_fp16.onnx")
+    export.add_argument("--int8", action="store_true", help="also write X_int8.onnx (static)")
+    export.add_argument("--calibration-frames", type=int, default=16,
+                        help="held-out simulator frames for INT8 calibration")  # fmt: skip
+    export.add_argument("--test-frames", type=int, default=16,
+                        help="held-out frames for the fp16/INT8 accuracy check")  # fmt: skip
+    export.set_defaults(func=_cmd_export)
+
+    compare = sub.add_parser("compare", help="train + evaluate several models, same budget")
+    compare.add_argument("--models", nargs="+", required=True)
+    compare.add_argument("--config", default="config/train/default.yaml")
+    compare.add_argument("--steps", type=int, default=None, help="training steps per model")
+    compare.add_argument("--minutes", type=float, default=None, help="time budget per model")
+    compare.add_argument("--test-sequences", type=int, default=12)
+    compare.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    compare.add_argument("--output", default="out/compare")
+    compare.set_defaults(func=_cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"fluoro-train {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

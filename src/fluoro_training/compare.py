@@ -1,0 +1,160 @@
+"""``fluoro-train compare``: several architectures, one budget, one table.
+
+Each model is trained with the same data, steps (or minutes) and seed, exported to
+ONNX, and measured on a held-out simulator test set of unseen sequences (the ``"test"``
+seeds of :func:`fluoro_training.data.sim_stream.held_out_data`: never trained on, never
+used for checkpoint selection, every validation scenario). The table follows the
+seeds' format: precision, sensitivity, F1, clDice, tip error median / p95, params,
+GFLOPs and CPU ms/frame (ONNX Runtime, batch 1, median).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from fluoro_training.config import TrainConfig, load_config
+from fluoro_training.data.sim_stream import held_out_data, validation_examples, validation_frames
+from fluoro_training.export import OnnxSegmenter, export_checkpoint
+from fluoro_training.models import available_models
+from fluoro_training.trainer import load_checkpoint
+from fluoro_training.trainer_variants import create_trainer
+from fluoro_training.validation import evaluate_examples
+
+COLUMNS = (
+    ("model", "{}"),
+    ("precision", "{:.3f}"),
+    ("sensitivity", "{:.3f}"),
+    ("f1", "{:.3f}"),
+    ("cldice", "{:.3f}"),
+    ("centerline_f1", "{:.3f}"),
+    ("stent_dice", "{:.3f}"),
+    ("tip_error_median_px", "{:.2f}"),
+    ("tip_error_p95_px", "{:.2f}"),
+    ("params_m", "{:.2f}"),
+    ("gflops", "{:.2f}"),
+    ("cpu_ms", "{:.1f}"),
+)
+
+
+def count_gflops(model: torch.nn.Module, input_size: tuple[int, int]) -> float:
+    """Forward FLOPs at batch 1 in GFLOPs (1 multiply-add = 2 FLOPs)."""
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, 1, *input_size))
+    return counter.get_total_flops() / 1e9
+
+
+def onnx_cpu_latency_ms(path: Path, input_size: tuple[int, int], runs: int = 20) -> float:
+    """Median ONNX Runtime CPU latency at batch 1 [ms] (after 3 warm-up runs)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, 1, *input_size)).astype(np.float32)
+    for _ in range(3):
+        session.run(None, {"image": x})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, {"image": x})
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+def held_out_test_config(config: TrainConfig, sequences: int) -> TrainConfig:
+    """``config`` whose validation set is the held-out test set (4 frames per sequence)."""
+    data = held_out_data(config.data, "test", sequences, frames_per_sequence=4)
+    return dataclasses.replace(config, data=data)
+
+
+def compare_models(
+    models: list[str],
+    *,
+    config_path: str | Path,
+    output_dir: Path,
+    steps: int | None = None,
+    minutes: float | None = None,
+    test_sequences: int = 12,
+    overrides: list[str] | None = None,
+) -> str:
+    """Train, export and measure each model; write ``results.json`` and ``results.md``.
+
+    A model uses ``<config dir>/<model>.yaml`` when it exists (its paper's loss and
+    optimizer), else ``config_path`` with ``model.name`` replaced. ``steps`` / ``minutes``
+    and ``overrides`` apply to every model, so all share one budget. Returns the
+    Markdown table.
+    """
+    unknown = [name for name in models if name not in available_models()]
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; expected some of {available_models()}")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in models:
+        specific = Path(config_path).parent / f"{name}.yaml"
+        base = specific if specific.is_file() else Path(config_path)
+        # the generic config's model kwargs belong to its own model: reset them first, so
+        # that user overrides (e.g. a tiny width for every model) still apply
+        first = [] if specific.is_file() else [f"model.name={name}", "model.kwargs={}"]
+        last = [f"name=compare_{name}"]
+        if steps is not None:
+            last += [f"steps={steps}", f"val_every={steps}"]
+        if minutes is not None:
+            last.append(f"time_budget_min={minutes}")
+        config = load_config(base, first + list(overrides or []) + last)
+        run_dir = output_dir / name
+        trainer = create_trainer(config, run_dir)
+        trainer.fit()
+        model = trainer.model.cpu()
+        model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+        onnx_path = run_dir / f"{name}.onnx"
+        export_checkpoint(run_dir / "best.pt", onnx_path)
+
+        held_out = held_out_test_config(config, test_sequences)
+        examples = validation_examples(
+            validation_frames(held_out.data),
+            config.preprocessing,
+            config.model.num_classes,
+            config.data.tip_sigma_px,
+        )
+        # the accuracy of what ships: the exported ONNX file, scored by the validation code
+        metrics = evaluate_examples(OnnxSegmenter(onnx_path), examples, torch.device("cpu"))
+        size = tuple(config.preprocessing.input_size)
+        row = {
+            "model": name,
+            **metrics,
+            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+            "gflops": count_gflops(model, size),
+            "cpu_ms": onnx_cpu_latency_ms(onnx_path, size),
+            "steps": trainer.step,
+            "train_step_s": trainer.timing.get("step_s", float("nan")),
+        }
+        rows.append(row)
+        finite_rows = [
+            {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+            for r in rows
+        ]
+        (output_dir / "results.json").write_text(json.dumps(finite_rows, indent=2))
+    table = format_table(rows)
+    (output_dir / "results.md").write_text(table + "\n")
+    return table
+
+
+def format_table(rows: list[dict]) -> str:
+    header = "| " + " | ".join(name for name, _ in COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    lines = [header, rule]
+    for row in rows:
+        cells = []
+        for name, fmt in COLUMNS:
+            value = row.get(name)
+            cells.append("n/a" if value is None or value != value else fmt.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

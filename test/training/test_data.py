@@ -1,0 +1,287 @@
+"""Training data: simulator stream, examples, augmentation, seeds and splits, folder data."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from fluoro_perception.core.model_metadata import PreprocessSpec
+from fluoro_perception.core.preprocess import Preprocessor
+from fluoro_perception.sim import SequenceSimulator, SimConfig
+from fluoro_perception.sim.dataset import write_dataset
+from fluoro_training.config import DataConfig
+from fluoro_training.data.augment import AugmentConfig, Sample, augment
+from fluoro_training.data.examples import MAX_TIPS, foreground_box, make_example
+from fluoro_training.data.folder import FolderTrainStream, folder_split, folder_validation_frames
+from fluoro_training.data.sim_stream import (
+    SimulatorStream,
+    held_out_data,
+    training_sequence_seeds,
+    validation_examples,
+    validation_frames,
+    validation_sequence_seeds,
+)
+
+SIZE = 64
+CROP = 32
+# Flat grey image, labels drawn by the tests; "fixed" normalization keeps values readable.
+SPEC = PreprocessSpec(input_size=(SIZE, SIZE), crop_to_field=False, normalization="fixed")
+NO_AUGMENT = AugmentConfig(
+    p_flip=0.0, p_rotate=0.0, p_gamma=0.0, p_window=0.0, p_noise=0.0, p_blur=0.0, p_collimation=0.0
+)
+
+
+def tiny_data(**changes) -> DataConfig:
+    base = DataConfig(
+        sim_size=(SIZE, SIZE),
+        image_size=(SIZE, SIZE),
+        crop_size=(CROP, CROP),
+        frames_per_sequence=2,
+        val_sequences=2,
+        val_frames_per_sequence=2,
+        batch_size=2,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def sample_with(labels: np.ndarray, points=()) -> Sample:
+    image = np.full(labels.shape, 0.5, np.float32)
+    image[labels > 0] = 0.2  # instruments dark
+    return Sample(
+        image,
+        labels.astype(np.uint8),
+        np.asarray(points, np.float32).reshape(-1, 2),
+        np.ones(labels.shape, bool),
+    )
+
+
+def test_sim_stream_shapes_and_dtypes():
+    stream = SimulatorStream(tiny_data(), PreprocessSpec(input_size=(SIZE, SIZE)), num_classes=3)
+    examples = list(itertools.islice(iter(stream), 3))
+    for example in examples:
+        assert set(example) == {"image", "labels", "tip_heatmap", "tips", "box"}
+        assert example["image"].shape == (1, CROP, CROP) and example["image"].dtype == torch.float32
+        assert example["labels"].shape == (CROP, CROP) and example["labels"].dtype == torch.int64
+        assert example["tip_heatmap"].shape == (1, CROP, CROP)
+        assert example["tips"].shape == (MAX_TIPS, 3) and example["tips"].dtype == torch.float32
+        assert example["box"].shape == (5,) and example["box"].dtype == torch.float32
+        assert int(example["labels"].max()) <= 2  # catheter (3) never reaches a 3-class model
+        assert torch.isfinite(example["image"]).all()
+        heat = example["tip_heatmap"]
+        assert float(heat.min()) >= 0.0 and float(heat.max()) <= 1.0
+        valid = example["tips"][:, 2] > 0
+        assert int((heat == 1.0).sum()) >= int(valid.sum())
+
+
+def test_sim_stream_is_deterministic_for_a_seed():
+    spec = PreprocessSpec(input_size=(SIZE, SIZE))
+    first = next(iter(SimulatorStream(tiny_data(), spec, seed=3)))
+    again = next(iter(SimulatorStream(tiny_data(), spec, seed=3)))
+    other = next(iter(SimulatorStream(tiny_data(), spec, seed=4)))
+    assert torch.equal(first["image"], again["image"])
+    assert not torch.equal(first["image"], other["image"])
+
+
+@pytest.mark.parametrize(
+    ("num_classes", "expected_values"),
+    [(4, {0, 1, 2, 3}), (3, {0, 1, 2}), (2, {0, 1})],
+)
+def test_class_mapping(num_classes, expected_values):
+    labels = np.zeros((SIZE, SIZE), np.uint8)
+    labels[10:12, 5:60] = 1  # guidewire
+    labels[30:40, 30:40] = 2  # stent
+    labels[50:54, 0:40] = 3  # catheter
+    example = make_example(
+        sample_with(labels), Preprocessor(SPEC), np.random.default_rng(0), num_classes=num_classes
+    )
+    out = example["labels"].numpy()
+    assert set(np.unique(out)) == expected_values
+    # every removed class became background, kept classes are untouched
+    for value in (1, 2, 3):
+        expected = value if value < num_classes else 0
+        assert set(np.unique(out[labels == value])) == {expected}
+
+
+def test_foreground_box_hand_computed():
+    labels = np.zeros((10, 12), np.uint8)
+    labels[2, 3] = 1
+    labels[6, 8] = 2
+    # pixels (3, 2) and (8, 6) span [2.5, 8.5] x [1.5, 6.5]; the tip (10, 7) extends it
+    np.testing.assert_allclose(foreground_box(labels, np.zeros((0, 2))), [2.5, 1.5, 8.5, 6.5, 1.0])
+    np.testing.assert_allclose(
+        foreground_box(labels, np.array([[10.0, 7.0]])), [2.5, 1.5, 10.5, 7.5, 1.0]
+    )
+    np.testing.assert_array_equal(foreground_box(np.zeros((4, 4)), np.zeros((0, 2))), np.zeros(5))
+
+
+def test_example_box_and_tips_follow_the_crop():
+    labels = np.zeros((SIZE, SIZE), np.uint8)
+    labels[40, 20:30] = 1
+    tip = (20.0, 40.0)
+    example = make_example(
+        sample_with(labels, [tip]),
+        Preprocessor(SPEC),
+        np.random.default_rng(1),
+        crop_size=(CROP, CROP),
+    )
+    tips = example["tips"].numpy()
+    assert tips[0, 2] == 1.0 and tips[1:, 2].sum() == 0
+    tip_x, tip_y = tips[0, :2]
+    # the tip lands on its own wire pixel and on the heatmap's peak inside the crop
+    assert example["labels"][int(round(tip_y)), int(round(tip_x))] == 1
+    assert example["tip_heatmap"][0, int(round(tip_y)), int(round(tip_x))] == 1.0
+    x0, y0, x1, y1, valid = example["box"].numpy()
+    assert valid == 1.0
+    rows, cols = np.nonzero(example["labels"].numpy())
+    np.testing.assert_allclose(
+        [x0, y0, x1, y1], [cols.min() - 0.5, rows.min() - 0.5, cols.max() + 0.5, rows.max() + 0.5]
+    )
+
+
+def test_horizontal_flip_hand_computed():
+    labels = np.zeros((8, 10), np.uint8)
+    labels[3, 2] = 1
+    config = dataclasses.replace(NO_AUGMENT, p_flip=1.0)
+    # rng draws: flip? (< 1 always), then vertical instead? -> find a seed giving horizontal
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        rng.random()
+        if rng.random() >= 0.5:  # the horizontal branch
+            break
+    out = augment(sample_with(labels, [(2.0, 3.0)]), np.random.default_rng(seed), config)
+    assert out.labels[3, 10 - 1 - 2] == 1 and out.labels.sum() == 1
+    np.testing.assert_allclose(out.points, [[7.0, 3.0]], atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rotation_and_flip_keep_points_on_their_label(seed):
+    size = 48
+    labels = np.zeros((size, size), np.uint8)
+    point = np.array([30.0, 14.0])
+    # a 5x5 blob around the point; after any rotation the point's pixel stays inside it
+    labels[12:17, 28:33] = 1
+    config = dataclasses.replace(NO_AUGMENT, p_flip=0.5, p_rotate=1.0, scale_range=(0.9, 1.1))
+    out = augment(sample_with(labels, [point]), np.random.default_rng(seed), config)
+    x, y = out.points[0]
+    if 0 <= x <= size - 1 and 0 <= y <= size - 1:
+        assert out.labels[int(round(y)), int(round(x))] == 1
+    # labels are resampled with nearest neighbour: no new class values appear
+    assert set(np.unique(out.labels)) <= {0, 1}
+
+
+def test_collimation_drops_hidden_tips():
+    labels = np.zeros((40, 40), np.uint8)
+    labels[1:3, 1:30] = 1
+    config = dataclasses.replace(NO_AUGMENT, p_collimation=1.0)
+    dropped = 0
+    for seed in range(10):
+        out = augment(sample_with(labels, [(1.0, 1.0)]), np.random.default_rng(seed), config)
+        if len(out.points):  # a kept tip is inside the exposed field
+            assert out.field_mask[1, 1]
+        else:
+            dropped += 1
+    assert dropped > 0  # corner (1, 1) is behind the shutter for most draws
+
+
+@pytest.mark.parametrize(("world_size", "workers"), [(1, 1), (1, 3), (2, 1), (2, 2)])
+def test_stream_seeds_disjoint_across_ranks_and_workers(world_size, workers):
+    data = tiny_data()
+    n_streams = world_size * workers
+    seen: list[set[int]] = []
+    for rank in range(world_size):
+        for worker in range(workers):
+            stream = rank * workers + worker
+            seeds = list(itertools.islice(training_sequence_seeds(data, stream, n_streams), 25))
+            seen.append(set(seeds))
+    union = set().union(*seen)
+    assert len(union) == sum(len(s) for s in seen)  # pairwise disjoint
+    assert union == set(range(25 * n_streams))  # together they cover 0..N-1 with no gap
+
+
+def test_resume_skips_already_seen_sequences():
+    data = tiny_data()
+    fresh = list(itertools.islice(training_sequence_seeds(data, 1, 2), 10))
+    resumed = list(itertools.islice(training_sequence_seeds(data, 1, 2, start_index=4), 6))
+    assert resumed == fresh[4:]
+
+
+def test_validation_and_held_out_seeds_disjoint_from_training():
+    data = tiny_data(val_sequences=50)
+    training = set(itertools.islice(training_sequence_seeds(data, 0, 1), 100_000))
+    validation = set(validation_sequence_seeds(data))
+    calibration = set(validation_sequence_seeds(held_out_data(data, "calibration", 50)))
+    test = set(validation_sequence_seeds(held_out_data(data, "test", 50)))
+    sets = [training, validation, calibration, test]
+    for a, b in itertools.combinations(sets, 2):
+        assert not a & b
+    frames = validation_frames(tiny_data())
+    assert len(frames) == 4
+    assert {f.sequence_id for f in frames} == {
+        f"sim-{s}" for s in validation_sequence_seeds(data)[:2]
+    }
+
+
+def test_validation_examples_are_whole_frames():
+    data = tiny_data()
+    examples = validation_examples(
+        validation_frames(data), PreprocessSpec(input_size=(SIZE, SIZE)), 3, 2.0
+    )
+    assert len(examples) == 4
+    assert examples[0]["image"].shape == (1, SIZE, SIZE)
+    assert examples[0]["sequence_id"].startswith("sim-")
+
+
+@pytest.fixture(scope="module")
+def folder_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dataset")
+    frames = []
+    for seed in range(5):
+        simulator = SequenceSimulator(seed, SimConfig(height=SIZE, width=SIZE, scenario="mono"))
+        frames.extend(simulator.frames(2))
+    write_dataset(root, frames, overwrite=True)
+    return root, frames
+
+
+def test_folder_split_is_by_sequence(folder_dataset):
+    root, frames = folder_dataset
+    data = tiny_data(source="folder", path=str(root), val_fraction=0.4)
+    split = folder_split(data)
+    train_ids = {r.sequence_id for r in split["train"]}
+    val_ids = {r.sequence_id for r in split["val"]}
+    assert not train_ids & val_ids
+    assert len(val_ids) == 2 and len(train_ids) == 3  # 0.4 of 5 sequences
+    # every frame of a sequence is on the same side
+    assert len(split["train"]) == 6 and len(split["val"]) == 4
+    # the split is reproducible and follows split_seed
+    keys = [(r.sequence_id, r.frame_index) for r in split["val"]]
+    assert [(r.sequence_id, r.frame_index) for r in folder_split(data)["val"]] == keys
+
+
+def test_folder_round_trip(folder_dataset):
+    root, frames = folder_dataset
+    data = tiny_data(source="folder", path=str(root), val_fraction=0.4)
+    by_key = {(f.sequence_id, f.frame_index): f for f in frames}
+    val_frames = folder_validation_frames(data)
+    assert len(val_frames) == 4
+    for frame in val_frames:
+        original = by_key[(frame.sequence_id, frame.frame_index)]
+        np.testing.assert_array_equal(frame.image, original.image)
+        np.testing.assert_array_equal(frame.labels, original.labels)
+        assert [w.tip_visible for w in frame.wires] == [w.tip_visible for w in original.wires]
+    stream = FolderTrainStream(data, PreprocessSpec(input_size=(SIZE, SIZE)), num_classes=3)
+    val_ids = {f.sequence_id for f in val_frames}
+    assert not {r.sequence_id for r in stream.records} & val_ids
+    examples = list(itertools.islice(iter(stream), 7))  # more than one pass over 6 frames
+    assert all(e["image"].shape == (1, CROP, CROP) for e in examples)
+    assert all(int(e["labels"].max()) <= 2 for e in examples)
+
+
+def test_folder_needs_two_sequences(tmp_path):
+    simulator = SequenceSimulator(0, SimConfig(height=SIZE, width=SIZE))
+    write_dataset(tmp_path / "one", simulator.frames(2))
+    with pytest.raises(ValueError, match="at least 2"):
+        folder_split(tiny_data(source="folder", path=str(tmp_path / "one")))
