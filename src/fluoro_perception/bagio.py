@@ -24,6 +24,8 @@ of Jazzy and newer (which read rosbag2 metadata version 9) accept the bags.
 from __future__ import annotations
 
 import math
+import struct
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.interfaces import Nodetype
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer, WriterError
@@ -62,6 +65,9 @@ GT_TIP_TOPIC = f"{GT_PREFIX}/guidewire/tip"
 GT_TIPS_TOPIC = f"{GT_PREFIX}/guidewire/tips"
 GT_CENTERLINE_TOPIC = f"{GT_PREFIX}/guidewire/centerline"
 GT_MARKERS_TOPIC = f"{GT_PREFIX}/markers"
+#: ``metadata.yaml`` ``custom_data`` key holding the pixel spacing of a simulator bag
+#: [m/px] as ``repr(float)``; written by :meth:`BagWriter.write_sim_frame`.
+PIXEL_SPACING_KEY = "fluoro_sim.pixel_spacing_m"
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 POSE_STAMPED_TYPE = "geometry_msgs/msg/PoseStamped"
@@ -376,6 +382,7 @@ class BagWriter:
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError(f"custom_data {key!r}: {value!r}; expected str keys and values")
             self._writer.set_custom_data(key, value)
+        self._pixel_spacing_m: float | None = None
         self._connections: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._open = False
@@ -628,12 +635,27 @@ class BagWriter:
         the primary centerline as Path, tip first. Tip and centerline messages are
         written even when empty (a frame without wires has an empty Path/PoseArray and
         no tip PoseStamped), so readers can tell "no wire" from "not recorded".
+
+        The frame's pixel spacing is stored in ``custom_data`` under
+        :data:`PIXEL_SPACING_KEY` (one spacing per bag: every frame of a bag must carry
+        the same one, else ``ValueError``), so replay need not infer it from markers.
         """
         if not isinstance(frame, SimFrame):
             raise TypeError(f"frame is {type(frame).__name__}; expected a SimFrame")
         if encoding is None:
             encoding = "mono8" if frame.image.dtype == np.uint8 else "mono16"
         spacing = _check_spacing(frame.pixel_spacing_m)
+        if self._pixel_spacing_m is None:
+            self._pixel_spacing_m = spacing
+            # rosbags writes custom_data into metadata.yaml at close, so setting it now
+            # (after open) is kept
+            self._writer.set_custom_data(PIXEL_SPACING_KEY, repr(spacing))
+        elif not math.isclose(spacing, self._pixel_spacing_m, rel_tol=1e-9):
+            raise ValueError(
+                f"frame {frame.sequence_id}:{frame.frame_index} pixel_spacing_m={spacing!r}; "
+                f"expected {self._pixel_spacing_m!r} like the earlier frames of this bag "
+                "(write sequences with different spacings to separate bags)"
+            )
         self.write_image(image_topic, frame.image, stamp_ns, frame_id, encoding)
         labels = np.asarray(frame.labels, dtype=np.uint8)
         wire_mask = np.where(labels == GUIDEWIRE, 255, 0).astype(np.uint8)
@@ -842,6 +864,56 @@ def _resolve_bag_path(path: Path) -> tuple[Path, bool]:
     )
 
 
+_MCAP_MAGIC = b"\x89MCAP0\r\n"
+_MCAP_DATA_END_OPCODE = 0x0F
+_MCAP_FOOTER_OPCODE = 0x02
+
+
+def recover_truncated_mcap(source: Path, target: Path) -> int:
+    """Copy the complete records of a cut-off MCAP file into a readable one.
+
+    A recording killed before it closed (power loss, ``kill -9``) ends in the middle of a
+    record and lacks the summary and footer, so readers refuse it. This keeps every
+    complete top-level record (header, schemas, channels, whole chunks) and appends a
+    DataEnd record and a footer without a summary, which readers then scan sequentially;
+    what ``mcap recover`` does, written here because the ``mcap`` CLI/package is not a
+    dependency and rosbags cannot read a file without its footer.
+
+    Record framing (MCAP spec): opcode ``uint8``, length ``uint64`` little-endian, body.
+
+    Parameters
+    ----------
+    source : Path
+        The damaged ``.mcap`` file.
+    target : Path
+        Where the recovered ``.mcap`` is written.
+
+    Returns
+    -------
+    int
+        Bytes at the end of ``source`` that were dropped (the incomplete record).
+
+    Raises
+    ------
+    BagError
+        ``source`` does not start with the MCAP magic (not an MCAP file).
+    """
+    data = source.read_bytes()
+    if not data.startswith(_MCAP_MAGIC):
+        raise BagError(f"{source} does not start with the MCAP magic; it is not an MCAP file")
+    end = len(_MCAP_MAGIC)
+    while end + 9 <= len(data):
+        opcode = data[end]
+        (length,) = struct.unpack_from("<Q", data, end + 1)
+        if opcode in (_MCAP_DATA_END_OPCODE, _MCAP_FOOTER_OPCODE) or end + 9 + length > len(data):
+            break
+        end += 9 + length
+    data_end = struct.pack("<BQI", _MCAP_DATA_END_OPCODE, 4, 0)  # crc 0: not checked
+    footer = struct.pack("<BQQQI", _MCAP_FOOTER_OPCODE, 20, 0, 0, 0)  # no summary section
+    target.write_bytes(data[:end] + data_end + footer + _MCAP_MAGIC)
+    return len(data) - end
+
+
 class BagReader:
     """Read images and ground truth from a rosbag2 (directory, ``.mcap`` or ``.db3`` file).
 
@@ -865,13 +937,53 @@ class BagReader:
         self.storage_path, self.recovered_without_metadata = _resolve_bag_path(self.path)
         self.skipped: dict[str, int] = {}
         self._reader: AnyReader | None = None
+        self._recovery_dir: tempfile.TemporaryDirectory | None = None
+        #: True when the bag was a cut-off MCAP recording read through
+        #: :func:`recover_truncated_mcap` (its incomplete last record is lost).
+        self.recovered_truncated = False
 
     # context management -------------------------------------------------------------
+    def _mcap_file(self) -> Path | None:
+        if self.storage_path.is_file():
+            return self.storage_path if self.storage_path.suffix == ".mcap" else None
+        files = sorted(self.storage_path.glob("*.mcap"))
+        return files[0] if len(files) == 1 else None
+
+    def _open_recovered(self, cause: Exception) -> AnyReader | None:
+        """A reader of the complete records of a cut-off MCAP, or None when not that case."""
+        mcap_file = self._mcap_file()
+        if mcap_file is None or "end magic" not in str(cause) and "footer" not in str(cause):
+            return None
+        self._recovery_dir = tempfile.TemporaryDirectory(prefix="fluoro_bag_recovered_")
+        recovered = Path(self._recovery_dir.name) / mcap_file.name
+        dropped_bytes = recover_truncated_mcap(mcap_file, recovered)
+        reader = AnyReader([recovered], default_typestore=get_bag_typestore())
+        reader.open()
+        self.recovered_truncated = True
+        self.skipped[f"truncated recording: last {dropped_bytes} bytes unreadable"] = 1
+        # metadata.yaml (when the recorder wrote it) says how many messages there were
+        try:
+            document = yaml.safe_load((self.storage_path / "metadata.yaml").read_text("utf-8"))
+            expected = int(document["rosbag2_bagfile_information"]["message_count"])
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+            expected = None
+        recovered_count = sum(int(conn.msgcount) for conn in reader.connections)
+        if expected is not None and expected > recovered_count:
+            self.skipped["messages lost in truncated recording"] = expected - recovered_count
+        return reader
+
     def open(self) -> BagReader:
         try:
             reader = AnyReader([self.storage_path], default_typestore=get_bag_typestore())
             reader.open()
         except (AnyReaderError, OSError) as exc:
+            try:
+                recovered = self._open_recovered(exc)
+            except Exception:  # recovery is best effort: report the original problem
+                recovered = None
+            if recovered is not None:
+                self._reader = recovered
+                return self
             raise BagError(
                 f"cannot open bag {self.path}: {_one_line(exc)} (if the recording was cut off, "
                 "repair it with `mcap recover` / `ros2 bag reindex` or record again)"
@@ -888,6 +1000,9 @@ class BagReader:
         if self._reader is not None:
             reader, self._reader = self._reader, None
             reader.close()
+        if self._recovery_dir is not None:
+            self._recovery_dir.cleanup()
+            self._recovery_dir = None
 
     def __enter__(self) -> BagReader:
         return self.open()
@@ -912,6 +1027,46 @@ class BagReader:
         """Number of messages on ``topic`` according to the bag's index (0 if absent)."""
         reader = self._require_open()
         return sum(conn.msgcount for conn in reader.connections if conn.topic == topic)
+
+    @property
+    def custom_data(self) -> dict[str, str]:
+        """``metadata.yaml`` ``custom_data`` (str -> str); empty when the bag has none or
+        is read without its metadata (a bare ``.mcap`` / ``.db3`` file).
+
+        Read from ``metadata.yaml`` with PyYAML: rosbags 0.11's reader does not expose
+        ``custom_data``. An unreadable metadata file counts as a skip and gives ``{}``.
+        """
+        self._require_open()
+        metadata_path = self.storage_path / "metadata.yaml"
+        if not self.storage_path.is_dir() or not metadata_path.is_file():
+            return {}
+        try:
+            document = yaml.safe_load(metadata_path.read_text(encoding="utf-8"))
+            custom = document["rosbag2_bagfile_information"].get("custom_data") or {}
+        except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+            self._skip("metadata.yaml custom_data unreadable")
+            return {}
+        if not isinstance(custom, dict):
+            self._skip("metadata.yaml custom_data unreadable")
+            return {}
+        return {str(key): str(value) for key, value in custom.items()}
+
+    @property
+    def pixel_spacing_m(self) -> float | None:
+        """Pixel spacing [m/px] stored by :meth:`BagWriter.write_sim_frame` under
+        :data:`PIXEL_SPACING_KEY`; None when absent or not a finite positive number."""
+        text = self.custom_data.get(PIXEL_SPACING_KEY)
+        if text is None:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            self._skip("custom_data pixel spacing not a number")
+            return None
+        if not (math.isfinite(value) and value > 0.0):
+            self._skip("custom_data pixel spacing not positive")
+            return None
+        return value
 
     @property
     def start_time_ns(self) -> int:
@@ -1152,6 +1307,7 @@ __all__ = [
     "GT_TIP_TOPIC",
     "GT_TOPIC_TYPES",
     "IMAGE_TOPIC",
+    "PIXEL_SPACING_KEY",
     "IMAGE_TYPE",
     "MARKER_ARRAY_TYPE",
     "PATH_TYPE",

@@ -42,6 +42,7 @@ from fluoro_perception.bagio import (
     IMAGE_TOPIC,
     IMAGE_TYPE,
     MARKER_ARRAY_TYPE,
+    PIXEL_SPACING_KEY,
     BagError,
     BagFrame,
     BagReader,
@@ -119,7 +120,8 @@ def pixel_spacing_from_markers(bag: BagReader) -> float | None:
 
     The simulator writes every GT tip as an ARROW marker ``GT_TIP_ARROW_LENGTH_PX`` long
     with both end points in metres, so ``|head - tail| [m] / 20 [px]`` is the spacing the
-    bag's metre positions were computed with (the bag has no spacing field of its own).
+    bag's metre positions were computed with (bags written before ``fluoro-sim bag``
+    stored :data:`~fluoro_perception.bagio.PIXEL_SPACING_KEY` have no spacing field).
     """
     if bag.topics.get(GT_MARKERS_TOPIC) != MARKER_ARRAY_TYPE:
         return None
@@ -136,9 +138,13 @@ def pixel_spacing_from_markers(bag: BagReader) -> float | None:
 def resolve_pixel_spacing(bag_path: str | Path, override_m: float | None) -> tuple[float, str]:
     """The pixel spacing [m/px] to use for a bag and where it came from.
 
-    Order: ``override_m`` (``--pixel-spacing``), the GT tip markers of a simulator bag
-    (:func:`pixel_spacing_from_markers`), else :data:`FALLBACK_PIXEL_SPACING_M` (the
-    node default; metre outputs and mm errors then carry that assumption).
+    Order: ``override_m`` (``--pixel-spacing``), the bag's ``metadata.yaml`` custom data
+    (:data:`~fluoro_perception.bagio.PIXEL_SPACING_KEY`, written by ``fluoro-sim bag``),
+    the GT tip markers of a simulator bag (:func:`pixel_spacing_from_markers`, for bags
+    written before the key existed or read without their metadata), else
+    :data:`FALLBACK_PIXEL_SPACING_M` (the node default; metre outputs and mm errors then
+    carry that assumption). When both the metadata and the markers give a spacing, the
+    metadata wins and the returned source says whether the markers agree (rel. 1e-6).
     """
     if override_m is not None:
         if not (math.isfinite(override_m) and override_m > 0.0):
@@ -147,10 +153,22 @@ def resolve_pixel_spacing(bag_path: str | Path, override_m: float | None) -> tup
             )
         return float(override_m), "--pixel-spacing"
     with open_bag(bag_path) as bag:
+        from_metadata = bag.pixel_spacing_m
         try:
             from_markers = pixel_spacing_from_markers(bag)
         except BagError:
             from_markers = None  # a damaged marker topic: fall back, the frames may still read
+    if from_metadata is not None:
+        source = f"bag metadata custom_data ({PIXEL_SPACING_KEY})"
+        if from_markers is not None:
+            # the markers are a cross-check: a bag edited or merged by hand can disagree
+            agree = math.isclose(from_markers, from_metadata, rel_tol=1e-6)
+            source += (
+                "; ground-truth tip markers agree"
+                if agree
+                else f"; ground-truth tip markers disagree ({from_markers!r} m/px, not used)"
+            )
+        return from_metadata, source
     if from_markers is not None:
         return from_markers, f"ground-truth tip markers ({GT_MARKERS_TOPIC})"
     return FALLBACK_PIXEL_SPACING_M, "assumed (segmentation_node default pixel_spacing_m)"

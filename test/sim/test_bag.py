@@ -247,7 +247,6 @@ def _truncate(path: Path, suffix: str) -> None:
         ("missing", "mcap", "does not exist"),
         ("wrong_suffix", "mcap", "expected a rosbag2 directory"),
         ("bad_yaml", "mcap", "Could not load YAML"),
-        ("truncated", "mcap", "cannot open bag"),
         ("truncated", "sqlite3", "cannot open bag"),
         ("no_storage", "sqlite3", "no metadata.yaml and 0 storage files"),
     ],
@@ -272,6 +271,17 @@ def test_broken_bags_give_one_line_errors(tmp_path, damage, storage, message):
         with open_bag(target) as bag:
             list(bag.iter_images())
     assert "\n" not in str(info.value)
+
+
+def test_truncated_mcap_is_recovered_not_refused(tmp_path):
+    # a cut-off MCAP recording is read through bagio.recover_truncated_mcap (see
+    # docs/reliability.md): it opens, says so, and counts what was lost
+    path = write_bag(tmp_path / "bag", "mcap", 8, [make_frame(i) for i in range(6)])
+    _truncate(path, ".mcap")
+    with open_bag(path) as bag:
+        assert bag.recovered_truncated
+        assert any(reason.startswith("truncated recording: last ") for reason in bag.skipped)
+        assert bag.skipped.get("messages lost in truncated recording", 0) > 0
 
 
 @pytest.mark.parametrize(
@@ -426,3 +436,63 @@ def test_iter_frames_on_a_bag_without_ground_truth(tmp_path):
         frames = list(bag.iter_frames())
     assert [int(f.image.image[0, 0]) for f in frames] == [0, 1, 2]
     assert all(f.ground_truth is None for f in frames)
+
+
+# --- pixel spacing in the bag metadata ---------------------------------------------------
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_pixel_spacing_stored_in_custom_data(tmp_path: Path, storage: str) -> None:
+    path = write_bag(tmp_path / "bag", storage, 8, [make_frame(0), make_frame(1)])
+    with open_bag(path) as bag:
+        assert bag.custom_data[bagio.PIXEL_SPACING_KEY] == repr(SPACING_M)
+        assert bag.pixel_spacing_m == SPACING_M
+
+
+def test_bag_without_sim_frames_has_no_pixel_spacing(tmp_path: Path) -> None:
+    with BagWriter(tmp_path / "bag", custom_data={"note": "x"}) as bag:
+        bag.write_image(IMAGE_TOPIC, np.zeros((4, 4), np.uint8), EPOCH_NS)
+    with open_bag(tmp_path / "bag") as bag:
+        assert bag.custom_data == {"note": "x"}
+        assert bag.pixel_spacing_m is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "skipped"),
+    [("0.00025", 2.5e-4, None), ("abc", None, "custom_data pixel spacing not a number"),
+     ("-1e-4", None, "custom_data pixel spacing not positive")],
+)  # fmt: skip
+def test_pixel_spacing_parsing(tmp_path: Path, text: str, expected, skipped) -> None:
+    with BagWriter(tmp_path / "bag", custom_data={bagio.PIXEL_SPACING_KEY: text}) as bag:
+        bag.write_image(IMAGE_TOPIC, np.zeros((4, 4), np.uint8), EPOCH_NS)
+    with open_bag(tmp_path / "bag") as bag:
+        assert bag.pixel_spacing_m == expected
+        if skipped is not None:
+            assert bag.skipped == {skipped: 1}
+
+
+def test_mixed_pixel_spacings_in_one_bag_rejected(tmp_path: Path) -> None:
+    other = make_frame(1)
+    other.pixel_spacing_m = 3.0e-4
+    with pytest.raises(ValueError, match="pixel_spacing_m=0.0003"):
+        write_bag(tmp_path / "bag", "mcap", 8, [make_frame(0), other])
+
+
+def test_replay_prefers_metadata_spacing_and_falls_back_to_markers(tmp_path: Path) -> None:
+    from fluoro_perception.replay import resolve_pixel_spacing
+
+    # no markers: only the metadata can give the spacing
+    no_markers = tmp_path / "no_markers"
+    with BagWriter(no_markers) as bag:
+        bag.write_sim_frame(make_frame(0), EPOCH_NS, markers=False)
+    spacing, source = resolve_pixel_spacing(no_markers, None)
+    assert spacing == SPACING_M and bagio.PIXEL_SPACING_KEY in source
+    # metadata and markers both present and consistent
+    both = write_bag(tmp_path / "both", "mcap", 8, [make_frame(0)])
+    spacing, source = resolve_pixel_spacing(both, None)
+    assert spacing == SPACING_M and "markers agree" in source
+    # the bare storage file has no metadata.yaml: the markers are the fallback
+    (storage_file,) = both.glob("*.mcap")
+    spacing, source = resolve_pixel_spacing(storage_file, None)
+    assert spacing == pytest.approx(SPACING_M, rel=1e-9)
+    assert source.startswith("ground-truth tip markers")

@@ -18,6 +18,7 @@ from fluoro_perception.sim.instruments import (
 from fluoro_perception.sim.physics import (
     ImageFormation,
     ImagingSpec,
+    field_gain,
     image_statistics,
     make_field_mask,
 )
@@ -375,3 +376,162 @@ def test_grey_statistics_in_clinical_ranges():
     assert 150.0 < mean_of["p99"] < 235.0
     assert 90.0 < mean_of["mean"] < 135.0
     assert 0.5 < mean_of["highpass_std"] < 15.0
+
+
+# --- contrast, distractors, wire appearance ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("t_s", "front", "opacity", "base"),
+    [
+        (0.1, 0.0, 0.0, 0.0),  # before the first injection
+        (0.5, 300.0, 0.5, 0.0),  # filling: 0.3 s into a 1 s fill, rise over 0.6 s
+        (1.4, 1200.0, 1.0, 0.0),  # fully opacified (hold)
+        (4.2, 4000.0, 0.55, 0.0),  # half-way through the 2 s washout to 10 % residual
+        (9.2, 9000.0, 0.1, 0.0),  # washed out to the residual
+        (10.5, 300.0, 0.5, 0.1),  # second injection, residual elsewhere
+    ],
+)
+def test_bolus_timing(t_s, front, opacity, base):
+    from fluoro_perception.sim.sequence import _bolus_at
+
+    schedule = {"mode": "injection", "period_s": 10.0, "start_s": 0.2, "fill_s": 1.0,
+                "front_speed_px_s": 1000.0, "hold_s": 2.0, "fade_s": 2.0, "residual": 0.1,
+                "soft_px": 6.0}  # fmt: skip
+    got = _bolus_at(schedule, t_s)
+    assert got == pytest.approx((front, opacity, base), abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_contrast_visible_in_every_contrast_sequence_within_one_second(seed):
+    config = SimConfig(
+        height=160, width=160, fps=15.0, scenario="contrast", motion_scale=0.0,
+        table_pan_probability=0.0,
+    )  # fmt: skip
+    frames = SequenceSimulator(seed, config).frames(16)  # t = 0 .. 1 s
+    assert frames[0].params["bolus_opacity"] == 0.0  # injections start after 0.07 s
+    before = cv2.GaussianBlur(frames[0].image.astype(np.float32), (0, 0), 1.0)
+    after = cv2.GaussianBlur(frames[-1].image.astype(np.float32), (0, 0), 1.0)
+    inner = cv2.erode(frames[0].field_mask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    darker = ((before - after) > 12.0) & inner
+    # the filled tree covers a visible share of the field at t = 1 s
+    assert darker.sum() > 0.01 * inner.sum(), f"only {darker.sum()} darker pixels"
+    assert frames[-1].params["bolus_opacity"] > 0.5
+
+
+def test_residual_contrast_in_other_scenarios():
+    config = dict(scenario="mono", contrast_probability=0.0, residual_contrast_probability=1.0)
+    frame = _frames(3, 1, **config)[0]
+    assert frame.params["residual_contrast"] and not frame.params["contrast"]
+    assert 0.05 <= frame.params["bolus_base_opacity"] <= 0.2
+    none = _frames(3, 1, scenario="mono", contrast_probability=0.0,
+                   residual_contrast_probability=0.0)[0]  # fmt: skip
+    assert not none.params["residual_contrast"] and none.params["bolus_base_opacity"] == 0.0
+
+
+def _guidewire_band(frame) -> np.ndarray:
+    band = np.zeros(frame.labels.shape, dtype=np.uint8)
+    for wire in frame.wires:
+        rasterize_polyline(band, wire.centerline_px, 1, gt_wire_thickness_px(wire.width_px))
+    # 2 px slack: the GT band continues a pixel or two past the last centerline point
+    # where the wire leaves the field (the centerline keeps only in-field points); any
+    # mislabelled distractor (leads, loops, clips, edges) is far longer than that
+    return cv2.dilate(band, np.ones((5, 5), np.uint8)) > 0
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_distractors_common_and_never_labelled_guidewire(scenario):
+    with_distractors = 0
+    seeds = range(8)
+    for seed in seeds:
+        frame = _frames(seed, 1, height=96, width=96, scenario=scenario)[0]
+        with_distractors += bool(frame.params["distractors"])
+        # guidewire label only where a GT wire runs, never on ECG leads, sternal wires,
+        # pacemaker leads, clips, table edges or wireless catheters
+        # (pixels within 2 px of the field edge are exempt: a wire running just outside
+        # and along the edge has no in-field centerline point but its band reaches in)
+        inner = cv2.erode(frame.field_mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        guidewire = (frame.labels == 1) & inner
+        assert not (guidewire & ~_guidewire_band(frame)).any()
+    assert with_distractors >= 6, f"{with_distractors}/8 sequences had distractors"
+
+
+def test_wireless_catheter_labelled_catheter_only():
+    found = 0
+    for seed in range(12):
+        frame = _frames(seed, 1, scenario="mono")[0]
+        if not frame.params["wireless_catheter"]:
+            continue
+        found += 1
+        assert frame.params["catheters"] >= 1
+        assert (frame.labels == 3).any()
+        inner = cv2.erode(frame.field_mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert not ((frame.labels == 1) & inner & ~_guidewire_band(frame)).any()
+    assert found >= 1, "no seed in 0..11 drew a wireless catheter (25 % expected)"
+
+
+def test_wire_visibility_gaps_lower_the_stroke_level():
+    from fluoro_perception.sim.instruments import WireSpec, wire_strokes
+
+    spec = WireSpec("guidewire", 2.0, 0.1, 0.2, 5.0, "straight", 0.0, 0.0)
+    points = np.stack([np.arange(20.0), np.zeros(20)], axis=1)
+    visibility = np.ones(20)
+    visibility[10:15] = 0.3
+    strokes, _ = wire_strokes(points, spec, visibility)
+    # body level 255 * 0.1 / 0.2 = 128 (rounded); the gap keeps 30 %: round(128 * 3 / 10)
+    assert sorted({s.level for s in strokes}) == [38, 128, 255]
+    assert sum(len(s.points_px) for s in strokes if s.level == 38) == 6  # 5 points + joint
+    full, _ = wire_strokes(points, spec)
+    assert [s.level for s in full] == [128, 255]
+
+
+def test_accumulate_strokes_weight_scales_the_drawn_wire():
+    from fluoro_perception.sim.instruments import Stroke, accumulate_strokes
+
+    line = Stroke(np.array([[2.0, 5.0], [17.0, 5.0]]), 255, 1)
+    plain = np.zeros((10, 20), np.float32)
+    accumulate_strokes(plain, [line], 1.0 / 255.0)
+    weight = np.ones((10, 20), np.float32)
+    weight[:, 10:] = 0.25  # e.g. the right half lies in a contrast-filled lumen
+    weighted = np.zeros((10, 20), np.float32)
+    accumulate_strokes(weighted, [line], 1.0 / 255.0, weight)
+    np.testing.assert_allclose(weighted[:, :10], plain[:, :10])
+    np.testing.assert_allclose(weighted[:, 10:], 0.25 * plain[:, 10:], rtol=1e-6)
+    assert plain[5, 8] > 0.8  # anti-aliased 1 px line: most of the level on its row
+
+
+def test_close_dual_wires_stay_separate_instances():
+    close = 0
+    for seed in range(10):
+        frame = _frames(seed, 1, scenario="dual")[0]
+        if len(frame.wires) != 2:
+            continue
+        a, b = (w.centerline_px for w in frame.wires)
+        gaps = np.min(np.hypot(*(a[:, None, :] - b[None, :, :]).transpose(2, 0, 1)), axis=1)
+        close += np.median(gaps) < 3.0
+        assert {1, 2} <= set(np.unique(frame.wire_instances))
+    assert close >= 1, "no dual sequence in 0..9 had wires within 3 px of each other"
+
+
+@pytest.mark.parametrize(
+    ("wedge", "angle", "left", "right"),
+    [
+        (0.0, 0.0, 1.0, 1.0),  # no wedge
+        (1.0, 0.0, 1.0, np.exp(-1.0)),  # wedge over the right half (angle 0 = +x)
+        (0.5, np.pi, np.exp(-0.5), 1.0),  # wedge over the left half
+    ],
+)
+def test_field_gain_wedge_filter(wedge, angle, left, right):
+    spec = ImagingSpec(
+        dose_photons=100.0, electronic_noise_photons=0.0, scatter_fraction=0.0,
+        psf_sigma_px=0.0, temporal_filter=0.0, edge_enhance=0.0, edge_sigma_px=2.0,
+        gamma=1.0, black_level=0.1, white_level=0.9, window_low_pct=0.0,
+        window_high_pct=100.0, vignette_depth=0.0, vignette_width_px=10.0,
+        heel_gradient=0.0, heel_angle_rad=0.0, outside_level=0.0, raw=True,
+        wedge_attenuation=wedge, wedge_angle_rad=angle, wedge_offset=0.0,
+        wedge_softness_px=2.0,
+    )  # fmt: skip
+    gain = field_gain(np.ones((20, 40), dtype=bool), spec)
+    # rows 10, columns far from the soft edge at x = 20 and from the (blurred) frame edge
+    assert gain[10, 8] == pytest.approx(left, rel=1e-4)
+    assert gain[10, 32] == pytest.approx(right, rel=1e-4)

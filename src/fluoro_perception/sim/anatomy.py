@@ -11,6 +11,7 @@ with cortical edges, contrast-filled vessel trees 3-12 px tapering to 1-2 px).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -117,7 +118,11 @@ def _vertebral_column(
     lumbar: bool,
 ) -> None:
     """Vertebral bodies (rounded, waisted) with dense end plates, pedicle rings and
-    spinous processes; soft edges because bone edges are blurred by magnification."""
+    spinous processes; soft edges because bone edges are blurred by magnification.
+    Thoracic spines are weaker (x0.4-1 against x1.4 for lumbar: in oblique coronary
+    views the spine is seen through the heart and lungs as a faint, low-contrast column)."""
+    # lumbar bodies (EVAR, abdomen) stay strong: there they are the main structure
+    strength = 1.4 if lumbar else float(rng.uniform(0.4, 1.0))
     height, width = layer.shape
     body_h = (rng.uniform(26.0, 34.0) if lumbar else rng.uniform(18.0, 26.0)) / mm
     body_w = (rng.uniform(40.0, 50.0) if lumbar else rng.uniform(28.0, 38.0)) / mm
@@ -156,9 +161,13 @@ def _vertebral_column(
     edge_blur = max(0.8, 0.25 / mm)
     bone = cv2.GaussianBlur(bone, (0, 0), 3.0 * edge_blur)
     trabecular = 1.0 + 0.2 * smooth_noise(rng, layer.shape, max(8, int(width * mm / 4.0)), 2)
-    layer += rng.uniform(0.1, 0.3) * bone * trabecular
-    layer += rng.uniform(0.04, 0.12) * cv2.GaussianBlur(cortex, (0, 0), edge_blur)
-    layer += rng.uniform(0.04, 0.14) * cv2.GaussianBlur(np.minimum(plates, 1.0), (0, 0), edge_blur)
+    layer += strength * rng.uniform(0.06, 0.22) * bone * trabecular
+    layer += strength * rng.uniform(0.02, 0.08) * cv2.GaussianBlur(cortex, (0, 0), edge_blur)
+    layer += (
+        strength
+        * rng.uniform(0.03, 0.1)
+        * cv2.GaussianBlur(np.minimum(plates, 1.0), (0, 0), edge_blur)
+    )
 
 
 def _ribs(layer: np.ndarray, rng: np.random.Generator, mm: float, centre_x: float) -> None:
@@ -233,6 +242,10 @@ def _clips_and_electrodes(
     return drawn
 
 
+#: Cap on the number of branches of one vessel tree (bounds the setup time).
+MAX_VESSEL_BRANCHES = 120
+
+
 def _vessel_tree(
     rng: np.random.Generator,
     shape: tuple[int, int],
@@ -244,50 +257,122 @@ def _vessel_tree(
     main_length_px: float,
     depth: int,
 ) -> list[VesselBranch]:
-    """Branching, tortuous, tapering vessel tree (main vessel first)."""
-    branches: list[VesselBranch] = []
+    """Dense, branching, tortuous, tapering coronary-like tree (main vessel first).
 
-    def grow(start, heading, diameter, length, root_distance, parent, level):
+    After ``real-fluoroscopy.md`` ("Contrast-filled vessels"): the main vessel leaves the
+    ostium at 3-12 px and tapers to 1-2 px; with probability 0.6 a short left-main trunk
+    splits into 2-3 large arteries (LAD / LCx / ramus-like, "left" tree), otherwise one
+    long vessel runs on (RCA-like); every vessel carries 5-10 (main) or 2-5 (smaller) side
+    branches at 25-80 deg whose diameters follow Murray's law
+    (side 45-80 % of the parent diameter, the range Murray's law ``d_parent^3 = d_main^3 +
+    d_side^3`` allows for a side branch), never below 1 px.
+    Branch 0 is the vessel the guidewire follows; branches cross each other in projection
+    (overlapping vessels). At most :data:`MAX_VESSEL_BRANCHES` branches.
+    """
+    branches: list[VesselBranch] = []
+    # breadth first, so that the branch cap trims the finest level everywhere instead of
+    # starving the vessels grown last
+    queue: deque = deque()
+
+    def grow(*branch_args) -> None:
+        queue.append(branch_args)
+
+    def build(start, heading, diameter, distal, length, root_distance, parent, level):
+        if len(branches) >= MAX_VESSEL_BRANCHES or length < 6.0:
+            return
         points = random_walk_curve(
             rng,
             tuple(start),
             heading,
             length,
             step_px=2.0,
-            curvature_std_per_px=rng.uniform(0.004, 0.015) * (1.0 + 0.5 * level),
-            max_curvature_per_px=0.04,
+            # smaller vessels are more tortuous (they wrap the beating heart surface)
+            # (but never curl into loops: curvature radius >= 14 px)
+            curvature_std_per_px=rng.uniform(0.006, 0.015) * (1.0 + 0.3 * level),
+            max_curvature_per_px=0.04 + 0.01 * level,
             curvature_correlation=0.9,
-            attractor_px=attractor_px,
+            attractor_px=attractor_px if level == 0 else None,
             attract_gain=0.004,
         )
         arc = arc_length(points)
-        distal = max(1.0, rng.uniform(1.0, 2.0))
-        diameters = diameter + (distal - diameter) * (arc / max(arc[-1], 1e-6)) ** 0.8
+        diameters = diameter + (distal - diameter) * (arc / max(arc[-1], 1e-6)) ** 0.7
         index = len(branches)
         branches.append(VesselBranch(points, diameters, root_distance, parent))
         if level >= depth:
             return
-        n_children = int(rng.integers(2, 5)) if level == 0 else int(rng.integers(1, 4))
-        for _ in range(n_children):
-            frac = rng.uniform(0.15, 0.75)
+        n_children = int(rng.integers(5, 11)) if level == 0 else int(rng.integers(2, 6))
+        fractions = np.sort(rng.uniform(0.08, 0.85, n_children))
+        sides = rng.choice([-1.0, 1.0], n_children)
+        for frac, side in zip(fractions, sides, strict=True):
             k = int(frac * (len(points) - 1))
-            d_child = max(1.2, diameters[k] * rng.uniform(0.5, 0.8))
-            if d_child < 1.3:
-                continue
+            # small parents keep branching with 1 px vessels (distal twigs are 1-2 px)
+            d_child = max(1.0, diameters[k] * rng.uniform(0.45, 0.8))
             step = points[min(k + 1, len(points) - 1)] - points[max(k - 1, 0)]
             local_heading = float(np.arctan2(step[1], step[0]))
-            angle = rng.choice([-1.0, 1.0]) * rng.uniform(np.radians(25), np.radians(70))
+            angle = side * rng.uniform(np.radians(25), np.radians(80))
+            child_length = main_length_px * rng.uniform(0.25, 0.7) * np.sqrt(d_child / diameter)
             grow(
                 points[k],
                 local_heading + angle,
                 d_child,
-                (arc[-1] - arc[k]) * rng.uniform(0.4, 0.9),
+                min(d_child, max(1.0, rng.uniform(0.8, 1.6))),
+                child_length,
                 root_distance + arc[k],
                 index,
                 level + 1,
             )
 
-    grow(root_px, heading_rad, root_diameter_px, main_length_px, 0.0, -1, 0)
+    distal = max(1.0, rng.uniform(1.0, 2.0))
+    if rng.random() < 0.6:  # left tree: short trunk, then 2-3 large arteries
+        trunk = rng.uniform(5.0, 12.0) / mm
+        points = random_walk_curve(rng, tuple(root_px), heading_rad, trunk, 2.0, 0.01, 0.04)
+        arc = arc_length(points)
+        branches.append(
+            VesselBranch(points, np.full(len(points), float(root_diameter_px)), 0.0, -1)
+        )
+        # branch 0 must be the wire's vessel: keep the trunk and its first daughter joined
+        first = len(branches)
+        n_arteries = int(rng.integers(2, 4))
+        spread = rng.uniform(np.radians(40), np.radians(100))
+        for j in range(n_arteries):
+            offset = (j - 0.5 * (n_arteries - 1)) * spread / max(n_arteries - 1, 1)
+            d_artery = root_diameter_px * (
+                rng.uniform(0.7, 0.85) if j == 0 else rng.uniform(0.55, 0.8)
+            )
+            grow(
+                points[-1],
+                heading_rad + offset + rng.normal(0.0, 0.15),
+                d_artery,
+                distal,
+                main_length_px * (1.0 if j == 0 else rng.uniform(0.6, 1.0)),
+                float(arc[-1]),
+                0,
+                0,
+            )
+        while queue:
+            build(*queue.popleft())
+        if len(branches) > first:  # merge trunk + first artery into branch 0
+            trunk_branch, artery = branches[0], branches[first]
+            merged = VesselBranch(
+                np.concatenate([trunk_branch.points_px, artery.points_px[1:]], axis=0),
+                np.concatenate([trunk_branch.diameters_px, artery.diameters_px[1:]]),
+                0.0,
+                -1,
+            )
+
+            # drop the first artery (now part of branch 0) and re-point parent indices
+            def reparent(parent: int) -> int:
+                return 0 if parent == first else parent - (parent > first)
+
+            branches[:] = [merged] + [
+                VesselBranch(b.points_px, b.diameters_px, b.root_distance_px, reparent(b.parent))
+                for i, b in enumerate(branches)
+                if i not in (0, first)
+            ]
+    else:  # right tree: one long vessel with side branches
+        grow(root_px, heading_rad, root_diameter_px, distal, main_length_px, 0.0, -1, 0)
+        while queue:
+            build(*queue.popleft())
     return branches
 
 
@@ -296,32 +381,30 @@ def _rasterize_vessels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vessel line-integral map and root-distance map from a branch list.
 
-    A filled tube of diameter d projects a mean chord of ``pi / 4 * d``; each short
-    piece is drawn with its own thickness, thin pieces first so that thick parent
-    vessels win at junctions.
+    A filled tube of diameter d projects a mean chord of ``pi / 4 * d``; each branch is
+    drawn in short pieces (4 centerline steps, about 8 px) with the piece's mean
+    diameter, thin pieces first so that thick parent vessels win (overwrite) where
+    branches meet or cross: adding would draw a dark blob at every junction of the
+    planar tree.
     """
     vessel = np.zeros(shape, dtype=np.float32)
     distance = np.zeros(shape, dtype=np.float32)
+    piece_steps = 4
     pieces = []
     for branch in branches:
         arc = arc_length(branch.points_px) + branch.root_distance_px
-        for i in range(0, len(branch.points_px) - 1):
+        for i in range(0, len(branch.points_px) - 1, piece_steps):
+            j = min(i + piece_steps, len(branch.points_px) - 1)
             pieces.append(
-                (
-                    float(branch.diameters_px[i]),
-                    branch.points_px[i],
-                    branch.points_px[i + 1],
-                    float(arc[i]),
-                )
+                (float(branch.diameters_px[i : j + 1].mean()), branch.points_px[i : j + 1], arc[i])
             )
     pieces.sort(key=lambda p: p[0])
-    for diameter, p0, p1, dist in pieces:
-        a = tuple(np.round(p0 * 16).astype(np.int32).tolist())
-        b = tuple(np.round(p1 * 16).astype(np.int32).tolist())
+    for diameter, points, dist in pieces:
+        pts = np.round(points * 16).astype(np.int32).reshape(-1, 1, 2)
         thick = max(1, int(round(diameter)))
         value = iodine_attenuation_per_px * (np.pi / 4.0) * diameter
-        cv2.line(vessel, a, b, float(value), thick, cv2.LINE_8, 4)
-        cv2.line(distance, a, b, dist, thick, cv2.LINE_8, 4)
+        cv2.polylines(vessel, [pts], False, float(value), thick, cv2.LINE_8, 4)
+        cv2.polylines(distance, [pts], False, float(dist), thick, cv2.LINE_8, 4)
     vessel = cv2.GaussianBlur(vessel, (0, 0), 0.8)
     return vessel, distance
 
@@ -439,11 +522,16 @@ def build_anatomy(
         body += rng.uniform(0.3, 0.8) * cv2.GaussianBlur(below, (0, 0), rng.uniform(2.0, 8.0))
         _vertebral_column(body, rng, mm, midline_x, spine_tilt, lumbar=False)
         _ribs(body, rng, mm, midline_x)
+        # post-sternotomy patients carry a column of 4-7 cerclage wires; device patients
+        # one or two leads; nearly every patient has ECG leads on the chest
         wire_counts = {
-            "sternal_wire": count(1.2) if rng.random() < 0.35 else 0,
-            "ecg_lead": count(1.5),
-            "pacemaker_lead": count(0.5) if rng.random() < 0.2 else 0,
+            "sternal_wire": int(round(rng.integers(4, 8) * distractor_scale))
+            if rng.random() < 0.35
+            else 0,
+            "ecg_lead": count(2.2),
+            "pacemaker_lead": max(1, count(1.2)) if rng.random() < 0.25 and distractor_scale else 0,
             "line": count(0.5),
+            "table_edge": count(0.35),
         }
     else:
         # abdomen: liver edge, bowel gas, lumbar spine
@@ -465,9 +553,9 @@ def build_anatomy(
         gas = np.clip(smooth_noise(rng, shape, max(6, int(width * mm / 25.0)), 2) - 0.8, 0, None)
         body -= rng.uniform(0.1, 0.35) * cv2.GaussianBlur(gas, (0, 0), 2.0)
         _vertebral_column(body, rng, mm, midline_x, spine_tilt, lumbar=True)
-        wire_counts = {"ecg_lead": count(0.3), "line": count(0.6)}
+        wire_counts = {"ecg_lead": count(1.2), "line": count(0.7), "table_edge": count(0.4)}
     distractors += render_wire_like_distractors(body, rng, wire_counts, mm, (midline_x, height / 2))
-    distractors += _clips_and_electrodes(body, rng, mm, count(0.6))
+    distractors += _clips_and_electrodes(body, rng, mm, count(1.0))
     branches = _vessel_tree(
         rng,
         shape,
@@ -477,7 +565,7 @@ def build_anatomy(
         field_centre_px,
         vessel_root_diameter_px,
         vessel_length_px,
-        depth=int(rng.integers(2, 4)),
+        depth=3,
     )
     vessel, distance = _rasterize_vessels(shape, branches, iodine_attenuation_per_px)
     return AnatomyLayers(

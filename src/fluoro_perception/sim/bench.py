@@ -78,6 +78,42 @@ def bench(n_frames: int = 100, height: int = 512, width: int = 512, seed: int = 
     return result
 
 
+def appearance_survey(
+    seeds: range = range(500, 530), frame_index: int = 2, size: int = 512
+) -> dict[str, dict[str, list[float]]]:
+    """Appearance statistics over many sequences (default scenario mix), split by look.
+
+    Renders frames ``0..frame_index`` of each seed and measures the last one with
+    :func:`~fluoro_perception.sim.physics.image_statistics`; prints and returns the 10th /
+    50th / 90th percentiles of each statistic for ``"processed"``, ``"raw"`` and
+    ``"all"`` sequences (0-255 scale).
+    """
+    if isinstance(frame_index, bool) or not isinstance(frame_index, int) or frame_index < 0:
+        raise ValueError(f"frame_index={frame_index!r} must be a non-negative int")
+    by_look: dict[str, list[dict]] = {"processed": [], "raw": []}
+    for seed in seeds:
+        simulator = SequenceSimulator(seed, SimConfig(height=size, width=size))
+        frame = simulator.frames(frame_index + 1)[-1]
+        look = "raw" if simulator.imaging.raw else "processed"
+        by_look[look].append(image_statistics(frame.image, frame.field_mask, frame.bit_depth))
+    by_look["all"] = by_look["processed"] + by_look["raw"]
+    result: dict[str, dict[str, list[float]]] = {}
+    for look, stats in by_look.items():
+        if not stats:
+            continue
+        result[look] = {
+            key: [float(v) for v in np.percentile([s[key] for s in stats], [10, 50, 90])]
+            for key in stats[0]
+        }
+        print(
+            f"  {look:9s} ({len(stats):2d} sequences) 10/50/90th percentiles: "
+            + "; ".join(
+                f"{k} " + "/".join(f"{v:.1f}" for v in vals) for k, vals in result[look].items()
+            )
+        )
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry: ``python -m fluoro_perception.sim.bench [--frames N] ...``."""
     parser = argparse.ArgumentParser(description="Simulator speed benchmark (frames/s, one core).")
@@ -85,8 +121,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--height", type=int, default=512, help="frame height [px]")
     parser.add_argument("--width", type=int, default=512, help="frame width [px]")
     parser.add_argument("--seed", type=int, default=0, help="base seed")
+    parser.add_argument(
+        "--survey",
+        type=int,
+        default=0,
+        help="also print appearance percentiles over this many sequences (seeds 500...)",
+    )
     args = parser.parse_args(argv)
     bench(args.frames, args.height, args.width, args.seed)
+    if args.survey > 0:
+        appearance_survey(range(500, 500 + args.survey), 2, max(args.height, args.width))
 
 
 if __name__ == "__main__":

@@ -169,7 +169,10 @@ class Stroke:
 
 
 def accumulate_strokes(
-    attenuation: np.ndarray, strokes: list[Stroke], attenuation_per_level: float
+    attenuation: np.ndarray,
+    strokes: list[Stroke],
+    attenuation_per_level: float,
+    weight: np.ndarray | None = None,
 ) -> None:
     """Draw anti-aliased strokes and add them to a float32 attenuation map in place.
 
@@ -185,6 +188,9 @@ def accumulate_strokes(
         Polylines in the map's pixel coordinates [px].
     attenuation_per_level : float
         Line integral added per canvas grey level (dimensionless).
+    weight : np.ndarray or None
+        Optional ``(H, W)`` float32 factor (same shape as ``attenuation``) applied to the
+        drawn strokes before adding, e.g. to thin a wire out where it displaces contrast.
     """
     strokes = [s for s in strokes if len(s.points_px) >= 1]
     if not strokes:
@@ -213,7 +219,10 @@ def accumulate_strokes(
             DRAW_SHIFT_BITS,
         )
     view = attenuation[y0:y1, x0:x1]
-    view += canvas.astype(np.float32) * np.float32(attenuation_per_level)
+    drawn = canvas.astype(np.float32) * np.float32(attenuation_per_level)
+    if weight is not None:
+        drawn *= weight[y0:y1, x0:x1]
+    view += drawn
 
 
 def rasterize_polyline(
@@ -310,20 +319,61 @@ def shaped_wire(
     return np.concatenate([body, tip], axis=0)[::-1].copy()
 
 
-def wire_strokes(wire_tip_first_px: np.ndarray, spec: WireSpec) -> tuple[list[Stroke], float]:
+def _visibility_runs(
+    points_px: np.ndarray, visibility: np.ndarray | None, level: int, thickness: int
+) -> list[Stroke]:
+    """Strokes of one polyline whose level is scaled by a per-point ``visibility`` (0-1),
+    quantized to tenths so that a wire splits into a few runs, not one stroke per point."""
+    if visibility is None or len(points_px) < 2:
+        return [Stroke(points_px, level, thickness)]
+    steps = np.round(np.clip(visibility, 0.0, 1.0) * 10.0).astype(np.int64)
+    cuts = np.flatnonzero(np.diff(steps)) + 1
+    strokes = []
+    for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(points_px)], strict=True):
+        run_level = int(round(level * steps[start] / 10.0))
+        if run_level > 0:
+            # runs share their end points so that no hole opens between them
+            strokes.append(
+                Stroke(points_px[start : min(stop + 1, len(points_px))], run_level, thickness)
+            )
+    return strokes
+
+
+def wire_strokes(
+    wire_tip_first_px: np.ndarray, spec: WireSpec, visibility: np.ndarray | None = None
+) -> tuple[list[Stroke], float]:
     """Strokes (body, then denser tip) of a wire and the attenuation per canvas level.
 
     A cylinder's projected line integral is proportional to its diameter; when the
     drawn thickness is rounded to an integer the level is rescaled by
     ``width_px / thickness`` so the integrated attenuation across the wire is right.
+
+    Parameters
+    ----------
+    wire_tip_first_px : np.ndarray
+        ``(N, 2)`` wire polyline, tip first [px].
+    spec : WireSpec
+        Wire description.
+    visibility : np.ndarray or None
+        Optional ``(N,)`` factor 0-1 per point (low-dose drop-outs: stretches where the
+        wire nearly vanishes); None = fully visible.
     """
     thickness = max(1, int(round(spec.width_px)))
     width_scale = spec.width_px / thickness
     per_level = spec.tip_attenuation * width_scale / 255.0
     body_level = int(np.clip(round(255.0 * spec.body_attenuation / spec.tip_attenuation), 1, 255))
     arc = arc_length(wire_tip_first_px)
+    n_tip = int(np.searchsorted(arc, spec.tip_dense_length_px, side="right"))
     tip_part = sub_polyline(wire_tip_first_px, arc, 0.0, spec.tip_dense_length_px)
-    strokes = [Stroke(wire_tip_first_px, body_level, thickness), Stroke(tip_part, 255, thickness)]
+    tip_visibility = None
+    if visibility is not None:
+        tip_visibility = np.r_[visibility[: max(n_tip, 1)], visibility[max(n_tip - 1, 0)]][
+            : len(tip_part)
+        ]
+        if len(tip_visibility) < len(tip_part):
+            tip_visibility = np.resize(tip_visibility, len(tip_part))
+    strokes = _visibility_runs(wire_tip_first_px, visibility, body_level, thickness)
+    strokes += _visibility_runs(tip_part, tip_visibility, 255, thickness)
     return strokes, per_level
 
 
@@ -407,10 +457,12 @@ def render_wire_like_distractors(
     rng : np.random.Generator
         Scene generator.
     counts : dict[str, int]
-        How many of each kind: ``"sternal_wire"`` (closed loops / twisted pairs near the
-        midline), ``"ecg_lead"`` (long thin gently curved leads with an electrode),
-        ``"pacemaker_lead"`` (thick coiled lead with a dense tip electrode),
-        ``"line"`` (table / detector edges, tubing: long straight lines).
+        How many of each kind: ``"sternal_wire"`` (closed loops with twisted ends in a
+        column along the sternum), ``"ecg_lead"`` (long thin gently curved leads with an electrode),
+        ``"pacemaker_lead"`` (thick lead with a dense tip electrode, half of them with a
+        ribbed ICD shock coil),
+        ``"line"`` (tubing, cables: long straight lines), ``"table_edge"`` (a straight
+        step in attenuation with a thin dense rim: table / detector edge).
     mm_per_px : float
         Pixel spacing [mm/px], to size the objects physically.
     centre_px : tuple[float, float]
@@ -424,25 +476,36 @@ def render_wire_like_distractors(
     height, width = attenuation.shape
     diag = float(np.hypot(height, width))
     drawn: list[str] = []
-    for _ in range(counts.get("sternal_wire", 0)):
-        # cerclage wires: a twisted pair whose ends form a small closed loop
-        cx = centre_px[0] + rng.normal(0, 8.0 / mm_per_px)
-        cy = rng.uniform(0.1, 0.9) * height
+    n_sternal = counts.get("sternal_wire", 0)
+    # cerclage wires sit in a vertical column along the sternum, 15-30 mm apart
+    sternum_x = centre_px[0] + rng.normal(0, 10.0 / mm_per_px)
+    sternum_tilt = rng.normal(0.0, 0.1)
+    pitch = rng.uniform(15.0, 30.0) / mm_per_px
+    top = rng.uniform(0.0, 0.5) * height
+    for k in range(n_sternal):
+        # a closed loop seen edge-on (flat ellipse) whose ends form a short twisted pair
+        cy = top + k * pitch * rng.uniform(0.85, 1.15)
+        cx = sternum_x + (cy - height / 2) * np.tan(sternum_tilt) + rng.normal(0, 2.0 / mm_per_px)
         half = rng.uniform(4.0, 9.0) / mm_per_px
         tilt = rng.normal(0.0, 0.25)
         loop_x = half * np.cos(np.linspace(0, 2 * np.pi, 40))
-        loop_y = 0.35 * half * np.sin(np.linspace(0, 2 * np.pi, 40))
+        loop_y = rng.uniform(0.15, 0.45) * half * np.sin(np.linspace(0, 2 * np.pi, 40))
         rot = np.array([[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]])
         loop = np.stack([loop_x, loop_y], axis=1) @ rot.T + [cx, cy]
-        twist_len = rng.uniform(4.0, 10.0) / mm_per_px
-        twist_axis = np.stack(
-            [np.full(12, cx + half * np.cos(tilt)), np.linspace(0, twist_len, 12)], axis=1
-        ) + [0.0, cy]
+        # the twisted ends: a short (2-6 mm) stub leaving one end of the loop, bent flat
+        # at a random angle (the surgeon cuts and folds the twist onto the sternum)
+        twist_len = rng.uniform(2.0, 6.0) / mm_per_px
+        end = loop[0] if rng.random() < 0.5 else loop[20]
+        stub_angle = tilt + rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.6)
+        twist_axis = end + np.linspace(0.0, twist_len, 12)[:, None] * [
+            np.cos(stub_angle),
+            np.sin(stub_angle),
+        ]
         level_att = rng.uniform(0.5, 1.4)
         thickness = max(1, int(round(rng.uniform(0.8, 1.5) / mm_per_px / 4.0)) + 1)
         strokes = [Stroke(loop.astype(np.float32), 255, thickness, closed=True)]
         strokes += [
-            Stroke(p, 255, thickness) for p in _twisted_pair(twist_axis, 3.0, twist_len / 3)
+            Stroke(p, 255, thickness) for p in _twisted_pair(twist_axis, 2.0, twist_len / 2.5)
         ]
         accumulate_strokes(attenuation, strokes, level_att / 255.0)
         drawn.append("sternal_wire")
@@ -464,9 +527,18 @@ def render_wire_like_distractors(
             ],
             axis=1,
         )
+        # the snap: a small dense ring (2-4 mm) in the middle of the electrode pad
+        snap_radius = max(1.5, rng.uniform(1.0, 2.0) / mm_per_px)
+        snap = np.stack(
+            [
+                start[0] + snap_radius * np.cos(np.linspace(0, 2 * np.pi, 24)),
+                start[1] + snap_radius * np.sin(np.linspace(0, 2 * np.pi, 24)),
+            ],
+            axis=1,
+        )
         strokes += [
             Stroke(ring, 90, 2, closed=True),
-            Stroke(np.array([start]), 255, max(3, int(radius / 2.5))),
+            Stroke(snap, 255, max(2, int(round(snap_radius / 2.0))), closed=True),
         ]
         accumulate_strokes(attenuation, strokes, att / 160.0)
         drawn.append("ecg_lead")
@@ -486,12 +558,40 @@ def render_wire_like_distractors(
         )
         thickness = max(2, int(round(rng.uniform(1.5, 2.5) / mm_per_px / 3.0)))
         coil_att = rng.uniform(0.25, 0.7)
-        electrode = sub_polyline(
-            curve, arc_length(curve), arc_length(curve)[-1] - 8.0 / mm_per_px, 1e9
-        )
+        arc = arc_length(curve)
+        electrode = sub_polyline(curve, arc, arc[-1] - 8.0 / mm_per_px, 1e9)
         strokes = [Stroke(curve, 150, thickness), Stroke(electrode, 255, thickness + 1)]
+        if rng.random() < 0.5:  # ICD lead: a 4-6 cm shock coil, thicker and ribbed
+            coil_end = arc[-1] - rng.uniform(10.0, 20.0) / mm_per_px
+            coil = sub_polyline(
+                curve, arc, coil_end - rng.uniform(40.0, 60.0) / mm_per_px, coil_end
+            )
+            coil = resample_polyline(coil, 1.0).astype(np.float64)
+            _, coil_normal = tangent_normal(coil)
+            turn_px = max(2.0, rng.uniform(0.6, 1.0) / mm_per_px)
+            ribs = [
+                Stroke(
+                    np.stack([c - 0.5 * (thickness + 2) * n, c + 0.5 * (thickness + 2) * n]),
+                    255,
+                    1,
+                )
+                for c, n in zip(coil[:: int(turn_px)], coil_normal[:: int(turn_px)], strict=True)
+            ]
+            strokes += [Stroke(coil, 210, thickness + 2), *ribs]
         accumulate_strokes(attenuation, strokes, coil_att / 150.0)
         drawn.append("pacemaker_lead")
+    for _ in range(counts.get("table_edge", 0)):
+        # table / detector edge: a straight step in attenuation across the whole canvas
+        angle = rng.uniform(-np.pi, np.pi)
+        through = np.array([rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height])
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        side = np.cos(angle) * (xx - through[0]) + np.sin(angle) * (yy - through[1])
+        step = np.clip(side / rng.uniform(0.7, 2.0) + 0.5, 0.0, 1.0)
+        attenuation += np.float32(rng.uniform(0.04, 0.2)) * step
+        direction = np.array([-np.sin(angle), np.cos(angle)])
+        rim = np.stack([through - diag * direction, through + diag * direction], axis=0)
+        accumulate_strokes(attenuation, [Stroke(rim, 255, 2)], rng.uniform(0.0, 0.1) / 255)
+        drawn.append("table_edge")
     for _ in range(counts.get("line", 0)):
         angle = rng.uniform(-np.pi, np.pi)
         through = np.array([rng.uniform(0, width), rng.uniform(0, height)])

@@ -6,7 +6,8 @@ Model, per pixel (all float32):
    ``A_ref`` is the 85th percentile of ``A`` in the field at the first frame.
 2. Beer-Lambert primary: ``P = N0 * g(x) * exp(-(A - A_ref))`` with ``N0`` the dose
    (detected photons per pixel behind median tissue) and ``g`` the field gain
-   (vignetting band at the field border, heel-effect gradient, collimator leakage).
+   (vignetting band at the field border, heel-effect gradient, collimator leakage,
+   optional semi-transparent wedge filter).
 3. Scatter: a constant ``S = s * mean(P)`` that lowers contrast (scatter fraction s).
 4. Noise: quantum noise ``Poisson(P + S)`` plus electronic noise ``N(0, sigma_e^2)``.
    The Poisson draw is replaced by its Gaussian limit ``mean + sqrt(mean) * N(0, 1)``
@@ -81,6 +82,17 @@ class ImagingSpec:
         Display value outside the field (0-1 of full scale, near black).
     raw : bool
         True for a raw low-dose look (no temporal filter or edge enhancement).
+    wedge_attenuation : float
+        Extra line integral of a semi-transparent wedge (compensation) filter covering
+        part of the field (0 = none); cardiac systems slide these over bright lung.
+    wedge_angle_rad : float
+        Direction [rad] from the frame centre towards the covered side.
+    wedge_offset : float
+        Signed distance of the wedge edge from the frame centre along that direction, as
+        a fraction of ``max(H, W)``.
+    wedge_softness_px : float
+        Width of the wedge's soft edge [px] (it sits far from the focal spot's image
+        plane, so its edge is blurred).
     """
 
     dose_photons: float
@@ -103,6 +115,10 @@ class ImagingSpec:
     raw: bool
     target_mean: float = 0.0
     gamma_bounds: tuple[float, float] = (0.5, 2.0)
+    wedge_attenuation: float = 0.0
+    wedge_angle_rad: float = 0.0
+    wedge_offset: float = 0.0
+    wedge_softness_px: float = 20.0
 
     def as_dict(self) -> dict:
         """Plain-Python copy for ``SimFrame.params``."""
@@ -189,6 +205,14 @@ def field_gain(field_mask: np.ndarray, spec: ImagingSpec) -> np.ndarray:
     )
     inside = cv2.GaussianBlur(field_mask.astype(np.float32), (0, 0), 1.0)
     gain = vignette * heel * (0.004 + 0.996 * inside)
+    if spec.wedge_attenuation > 0:
+        # Beer-Lambert through the wedge: exp(-w) on the covered side, smooth edge
+        along = np.cos(spec.wedge_angle_rad) * (gx - width / 2) + np.sin(spec.wedge_angle_rad) * (
+            gy - height / 2
+        )
+        edge = spec.wedge_offset * max(height, width)
+        covered = np.clip((along - edge) / max(spec.wedge_softness_px, 1.0) + 0.5, 0.0, 1.0)
+        gain = gain * np.exp(-spec.wedge_attenuation * covered)
     return gain.astype(np.float32)
 
 

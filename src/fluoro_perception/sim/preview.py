@@ -231,14 +231,15 @@ def simulate_preview_frames(
     seed: int = 0,
     count: int = 6,
     size: tuple[int, int] = (512, 512),
-    frames_per_sequence: int = 6,
+    frames_per_sequence: int = 16,
     scenarios: Sequence[str] | None = None,
 ) -> list[SimFrame]:
     """Simulate one short sequence per tile and return its last frame.
 
     Tile ``i`` uses scenario ``scenarios[i % len(scenarios)]`` (default: every scenario
     the simulator defines) and seed ``seed + i``; the last of ``frames_per_sequence``
-    frames is shown so that motion and deployment have progressed.
+    frames is shown so that motion and deployment have progressed (16 frames = about 1 s
+    at 15 fps: a contrast run has filled its vessel tree by then).
     """
     # imported here so that the drawing functions work without the simulator
     from fluoro_perception.sim import SCENARIOS, SequenceSimulator, SimConfig

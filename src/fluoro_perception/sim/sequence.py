@@ -68,6 +68,8 @@ FIELD_KINDS: tuple[str, ...] = ("full", "shutters", "circle")
 SUPPORTED_BIT_DEPTHS: tuple[int, ...] = (8, 12, 16)
 
 _GUIDEWIRE, _STENT, _CATHETER = 1, 2, 3
+#: Wire positions integrated per frame when the wire moves fast (motion blur).
+BLUR_SAMPLES = 4
 
 
 def _check_range(name: str, value, low_bound: float, high_bound: float) -> None:
@@ -140,6 +142,12 @@ class SimConfig:
         Period of a tip excursion [s].
     contrast_probability : float
         Probability of contrast injections in scenarios other than ``contrast``.
+    residual_contrast_probability : float
+        Probability of a faint, static residual opacification of the vessel tree (5-20 %
+        of full) in sequences without an injection (contrast left from an earlier run).
+    wire_dropout_probability : float
+        Probability of low-dose visibility gaps: 1-4 patches (3-10 mm) of the patient
+        where any wire passing through keeps only 10-50 % of its contrast.
     faint_wire_probability : float
         Probability of a nearly invisible wire (very low attenuation).
     distractor_scale : float
@@ -165,6 +173,8 @@ class SimConfig:
     tip_excursion_probability: float = 0.2
     excursion_period_s_range: tuple[float, float] = (2.5, 5.0)
     contrast_probability: float = 0.15
+    residual_contrast_probability: float = 0.15
+    wire_dropout_probability: float = 0.25
     faint_wire_probability: float = 0.12
     distractor_scale: float = 1.0
 
@@ -208,6 +218,8 @@ class SimConfig:
             "table_pan_probability",
             "tip_excursion_probability",
             "contrast_probability",
+            "residual_contrast_probability",
+            "wire_dropout_probability",
             "faint_wire_probability",
         ):
             _check_probability(name, getattr(self, name))
@@ -259,6 +271,10 @@ def _sample_imaging(rng: np.random.Generator, config: SimConfig, size_scale: flo
     if raw:  # raw low-dose fluoroscopy: the lower half of the (log) dose range, down to a
         # third of its minimum (pulsed low-dose modes)
         low, high = low - np.log(3.0), 0.5 * (low + high)
+    else:  # processed exports: the upper 80 % of the (log) range; their frames are soft
+        # (high-pass residual 1.5-4 grey in real-fluoroscopy.md), the bottom of the range
+        # gave residuals above 6 grey
+        low = low + 0.2 * (high - low)
     dose = float(np.exp(rng.uniform(low, high)))
     black = rng.uniform(0.12, 0.3)
     return ImagingSpec(
@@ -267,7 +283,7 @@ def _sample_imaging(rng: np.random.Generator, config: SimConfig, size_scale: flo
         scatter_fraction=rng.uniform(0.1, 0.6),
         psf_sigma_px=rng.uniform(*config.psf_sigma_px_range)
         * (rng.uniform(0.6, 1.0) if raw else rng.uniform(1.0, 1.4)),
-        temporal_filter=0.0 if raw else rng.uniform(0.3, 0.75),
+        temporal_filter=0.0 if raw else rng.uniform(0.45, 0.85),
         edge_enhance=rng.uniform(0.0, 0.3) if raw else rng.uniform(0.2, 1.0),
         edge_sigma_px=rng.uniform(1.5, 4.0) * max(size_scale, 0.5),
         gamma=1.0,
@@ -283,6 +299,11 @@ def _sample_imaging(rng: np.random.Generator, config: SimConfig, size_scale: flo
         heel_angle_rad=rng.uniform(-np.pi, np.pi),
         outside_level=rng.uniform(0.0, 0.04),
         raw=raw,
+        # 30 %: a wedge (compensation) filter over part of the field, 0.3-1.2 thick
+        wedge_attenuation=rng.uniform(0.3, 1.2) if rng.random() < 0.3 else 0.0,
+        wedge_angle_rad=rng.uniform(-np.pi, np.pi),
+        wedge_offset=rng.uniform(0.0, 0.4),
+        wedge_softness_px=rng.uniform(8.0, 30.0) * size_scale,
     )
 
 
@@ -294,7 +315,9 @@ def _sample_wire_spec(
         body = rng.uniform(0.25, 0.6)
     else:
         width = rng.uniform(1.0, 3.0) * max(size_scale, 0.5)
-        body = float(np.exp(rng.uniform(np.log(0.07), np.log(0.35))))
+        # from barely visible to strong (real wires range from a faint grey line to
+        # nearly the darkness of the catheter)
+        body = float(np.exp(rng.uniform(np.log(0.05), np.log(0.45))))
     if faint:
         body = rng.uniform(0.025, 0.06)
     width = float(np.clip(width, 1.0, 4.0))
@@ -312,28 +335,68 @@ def _sample_wire_spec(
     )
 
 
-def _bolus_schedule(rng: np.random.Generator, mm_per_px: float) -> dict:
+#: Contrast injection timing ranges [s] (documented in docs/simulator.md): the first
+#: injection starts within START, the tree fills over FILL, stays opacified for HOLD,
+#: washes out over WASHOUT to a residual of 0-10 %, and injections repeat every PERIOD.
+BOLUS_START_S = (0.07, 0.4)
+BOLUS_FILL_S = (0.5, 1.0)
+BOLUS_HOLD_S = (1.0, 3.0)
+BOLUS_WASHOUT_S = (1.5, 4.0)
+BOLUS_PERIOD_S = (6.0, 10.0)
+
+
+def _bolus_schedule(rng: np.random.Generator, mm_per_px: float, tree_length_px: float) -> dict:
+    """An injection schedule: the front reaches the end of the tree (``tree_length_px``,
+    path length from the ostium) after the fill time, so the whole tree fills in
+    0.5-1 s whatever its size."""
+    fill_s = rng.uniform(*BOLUS_FILL_S)
     return {
-        "period_s": rng.uniform(5.0, 10.0),
-        "start_s": rng.uniform(0.0, 1.5),
-        "front_speed_px_s": rng.uniform(120.0, 400.0) / mm_per_px,
-        "hold_s": rng.uniform(1.0, 3.0),
-        "fade_s": rng.uniform(1.0, 2.5),
+        "mode": "injection",
+        "period_s": rng.uniform(*BOLUS_PERIOD_S),
+        "start_s": rng.uniform(*BOLUS_START_S),
+        "fill_s": fill_s,
+        "front_speed_px_s": max(tree_length_px, 1.0) / fill_s,
+        "hold_s": rng.uniform(*BOLUS_HOLD_S),
+        "fade_s": rng.uniform(*BOLUS_WASHOUT_S),
+        "residual": rng.uniform(0.0, 0.1),
         "soft_px": 6.0 / max(mm_per_px / 0.15, 0.3),
     }
 
 
-def _bolus_at(schedule: dict, t_s: float) -> tuple[float, float]:
-    """Contrast front position [px of vessel path] and opacity (0-1) at ``t_s`` [s]."""
-    local = (t_s - schedule["start_s"]) % schedule["period_s"]
+def _residual_schedule(rng: np.random.Generator, mm_per_px: float) -> dict:
+    """Static faint opacification of the whole tree (contrast left from an earlier run)."""
+    return {
+        "mode": "residual",
+        "residual": rng.uniform(0.05, 0.2),
+        "soft_px": 6.0 / max(mm_per_px / 0.15, 0.3),
+    }
+
+
+def _bolus_at(schedule: dict, t_s: float) -> tuple[float, float, float]:
+    """Contrast state at ``t_s`` [s]: front position [px of vessel path from the ostium],
+    opacity of the opacified part (0-1) and the base opacity of the rest of the tree
+    (residual contrast of earlier injections, 0-1).
+
+    Opacity rises over the first 60 % of the fill time (iodine concentration builds up
+    while the front advances), holds, then falls linearly over the washout time to the
+    residual level.
+    """
+    if schedule["mode"] == "residual":
+        return 0.0, 0.0, float(schedule["residual"])
     if t_s < schedule["start_s"]:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
+    since_first = t_s - schedule["start_s"]
+    local = since_first % schedule["period_s"]
+    base = schedule["residual"] if since_first >= schedule["period_s"] else 0.0
     front = local * schedule["front_speed_px_s"]
-    fade_start = schedule["hold_s"] + 0.6
-    opacity = (
-        1.0 if local < fade_start else max(0.0, 1.0 - (local - fade_start) / schedule["fade_s"])
-    )
-    return front, opacity
+    rise = min(1.0, local / (0.6 * schedule["fill_s"]))
+    fade_start = schedule["fill_s"] + schedule["hold_s"]
+    if local < fade_start:
+        opacity = rise
+    else:
+        washed = min(1.0, (local - fade_start) / schedule["fade_s"])
+        opacity = 1.0 - (1.0 - schedule["residual"]) * washed
+    return front, max(opacity, base), base
 
 
 class SequenceSimulator:
@@ -415,6 +478,12 @@ class SequenceSimulator:
         vessel_heading = np.pi / 2 + rng.normal(0.0, 0.6)
         excursion = bool(rng.random() < config.tip_excursion_probability)
         vessel_length = rng.uniform(0.6, 1.0) * max(height, width)
+        # iodine line integral per px of filled-lumen chord at 512 px: 0.15-0.4, so that a
+        # 3-12 px main vessel (0.35-3.8) is darker than any wire and 1-2 px distal
+        # branches are wire-like. Vessel sizes are given in px (3-12 px near the ostium,
+        # real-fluoroscopy.md) at every magnification, so the per-px value must not
+        # shrink with the pixel spacing or highly magnified runs would show ghost trees.
+        iodine_per_px = rng.uniform(0.15, 0.4) / size_scale
         anatomy = build_anatomy(
             rng,
             canvas_shape,
@@ -425,14 +494,31 @@ class SequenceSimulator:
             vessel_heading,
             rng.uniform(3.0, 12.0) * size_scale,
             vessel_length,
-            rng.uniform(0.5, 1.6) * mm,
+            iodine_per_px,
             field_centre,
         )
         self._anatomy: AnatomyLayers = anatomy
+        self._iodine_per_px = float(iodine_per_px)
         contrast = scenario == "contrast" or (
             not stiff and rng.random() < config.contrast_probability
         )
-        self._bolus = _bolus_schedule(rng, mm) if contrast else None
+        residual = (
+            not contrast and not stiff and rng.random() < config.residual_contrast_probability
+        )
+        tree_length = max(
+            (b.root_distance_px + arc_length(b.points_px)[-1] for b in anatomy.branches),
+            default=1.0,
+        )
+        self._bolus = (
+            _bolus_schedule(rng, mm, tree_length)
+            if contrast
+            else _residual_schedule(rng, mm)
+            if residual
+            else None
+        )
+        # a wire inside an opacified lumen displaces iodine: it keeps only 10-40 % of its
+        # contrast there, so it nearly vanishes in a filled vessel (real-fluoroscopy.md)
+        self._wire_hidden_in_contrast = float(rng.uniform(0.6, 0.9))
         if self._bolus is not None:
             ys_v, xs_v = np.nonzero(anatomy.vessel > 1e-4)
             if len(ys_v) == 0:
@@ -524,8 +610,31 @@ class SequenceSimulator:
                     cath_path[::-1].copy(),
                 )
             )
+        self._guide_catheter = catheter_arc > 0
+        # motion blur of fast wire moves: exposure window 20-60 % of the frame interval
+        # (pulse width + detector lag), applied when the wire travels > 3 px in a frame
+        self._blur_exposure = float(rng.uniform(0.2, 0.6))
+        self._blur_min_travel_px = 3.0 * size_scale
         if stiff and rng.random() < 0.5:
             self._catheters.append(self._pigtail_catheter(rng, mm, size_scale))
+        wireless = not stiff and rng.random() < 0.25
+        if wireless:
+            self._catheters.append(self._wireless_catheter(rng, mm, size_scale))
+        # low-dose drop-outs: patches of the patient where wires nearly vanish
+        self._dropouts: list[tuple[np.ndarray, float, float]] = []
+        dropout_probability = config.wire_dropout_probability * (2.0 if self.imaging.raw else 1.0)
+        if rng.random() < min(dropout_probability, 1.0):
+            main_track = tracks[0][0]
+            for _ in range(int(rng.integers(1, 5))):
+                # centred on the wire's track so that the gap actually hits the wire
+                centre = main_track[int(rng.integers(len(main_track) // 3, len(main_track)))]
+                self._dropouts.append(
+                    (
+                        centre + rng.normal(0.0, 2.0, 2),
+                        float(rng.uniform(3.0, 10.0) / mm / 2.0),
+                        float(rng.uniform(0.1, 0.5)),
+                    )
+                )
         speed = rng.uniform(5.0, 35.0) / mm
         for k, (track, cath_arc, access_arc) in enumerate(tracks):
             spec = _sample_wire_spec(rng, stiff, faint, size_scale, mm)
@@ -610,10 +719,16 @@ class SequenceSimulator:
             "field_kind": field_kind,
             "field_fraction": float(field_mask.mean()),
             "mm_per_px": float(mm),
-            "contrast": self._bolus is not None,
+            "contrast": self._bolus is not None and self._bolus["mode"] == "injection",
+            "residual_contrast": self._bolus is not None and self._bolus["mode"] == "residual",
+            "bolus_schedule": {
+                k: v for k, v in (self._bolus or {}).items() if isinstance(v, float)
+            },
             "tip_excursion": self._excursion,
             "faint_wire": faint,
             "catheters": len(self._catheters),
+            "wireless_catheter": wireless,
+            "wire_dropouts": len(self._dropouts),
             "n_wires": len(self._wires),
             "n_stents": len(self._stents),
             "distractors": list(anatomy.distractors),
@@ -623,6 +738,20 @@ class SequenceSimulator:
         }
 
     # ------------------------------------------------------------------------------------
+    def _wire_visibility(self, points_canvas_px: np.ndarray) -> np.ndarray | None:
+        """Per-point visibility ``(N,)`` (0-1) of a wire from the sequence's low-dose
+        drop-out patches (fixed to the patient, so the gap stays where the anatomy is
+        while the wire slides through it); None without patches."""
+        if not self._dropouts:
+            return None
+        visibility = np.ones(len(points_canvas_px))
+        for centre, radius, kept in self._dropouts:
+            distance = np.hypot(*(points_canvas_px - centre).T) / radius
+            # smooth edge: full drop inside 0.7 r, none beyond r
+            depth = np.clip((1.0 - distance) / 0.3, 0.0, 1.0)
+            visibility = np.minimum(visibility, 1.0 - (1.0 - kept) * depth)
+        return visibility
+
     def _in_field(self, points_frame_px: np.ndarray) -> np.ndarray:
         """Boolean ``(N,)``: rounded point inside the frame and the exposed field."""
         height, width = self.field_mask.shape
@@ -710,6 +839,37 @@ class SequenceSimulator:
         )
         return _Catheter(spec, path[::-1].copy())
 
+    def _wireless_catheter(
+        self, rng: np.random.Generator, mm: float, size_scale: float
+    ) -> _Catheter:
+        """A catheter with NO wire in it (diagnostic catheter left in place, temporary
+        pacing catheter, second guide): enters from a border and ends inside the field
+        with a tip marker; labelled catheter, never guidewire (a wire-like distractor)."""
+        height, width = self.field_mask.shape
+        pad = self._pad
+        fx0, fx1, fy0, fy1 = self._field_box
+        side = int(rng.integers(0, 4))
+        along = rng.uniform(0.15, 0.85)
+        start = [
+            (pad - 0.1 * width, pad + fy0 + along * (fy1 - fy0)),
+            (pad + 1.1 * width, pad + fy0 + along * (fy1 - fy0)),
+            (pad + fx0 + along * (fx1 - fx0), pad - 0.1 * height),
+            (pad + fx0 + along * (fx1 - fx0), pad + 1.1 * height),
+        ][side]
+        heading = [0.0, np.pi, np.pi / 2, -np.pi / 2][side] + rng.normal(0.0, 0.3)
+        path = random_walk_curve(
+            rng, start, heading, (0.1 + rng.uniform(0.3, 0.8)) * max(height, width), 3.0,
+            0.004, 0.015, 0.95,
+        )  # fmt: skip
+        spec = CatheterSpec(
+            width_px=float(np.clip(rng.uniform(3.0, 7.0) * max(size_scale, 0.5), 3.0, 10.0)),
+            wall_attenuation=rng.uniform(0.1, 0.4),
+            lumen_fraction=rng.uniform(0.3, 0.8),
+            tip_marker_attenuation=rng.uniform(0.3, 1.2),
+            tip_marker_length_px=rng.uniform(1.0, 3.0) / mm,
+        )
+        return _Catheter(spec, path[::-1].copy())
+
     def _second_track(
         self, rng: np.random.Generator, catheter_path: np.ndarray, branches: list[VesselBranch]
     ) -> np.ndarray:
@@ -735,7 +895,12 @@ class SequenceSimulator:
         _, normal = tangent_normal(shared) if len(shared) >= 2 else (None, np.zeros_like(shared))
         # PCI wires share a 2.5-4 mm vessel: side by side a few px apart, crossing at the
         # zero crossings of the offset
-        amplitude = max(1.5, rng.uniform(3.0, 8.0) * self._size_scale)
+        # 35 %: very close (1-2.5 px apart, touching where they cross) but separate in GT
+        close = rng.random() < 0.35
+        amplitude = max(
+            1.0 if close else 1.5,
+            (rng.uniform(1.0, 2.5) if close else rng.uniform(3.0, 8.0)) * self._size_scale,
+        )
         wavelength = rng.uniform(40.0, 120.0) * self._size_scale
         ramp = np.clip(s / (10.0 * self._size_scale), 0.0, 1.0)
         offset = amplitude * ramp * np.sin(2 * np.pi * s / wavelength + rng.uniform(0, np.pi))
@@ -765,19 +930,28 @@ class SequenceSimulator:
         map_x, map_y, dx, dy = self._motion.maps(t)
         anatomy = self._anatomy
         moving = anatomy.body
-        bolus_front, bolus_opacity = 0.0, 0.0
+        bolus_front, bolus_opacity, bolus_base = 0.0, 0.0, 0.0
+        wire_weight = None  # (H, W) factor on wire attenuation where contrast fills a lumen
         if self._bolus is not None:
-            bolus_front, bolus_opacity = _bolus_at(self._bolus, t)
-            if bolus_opacity > 0 and bolus_front > 0:
+            bolus_front, bolus_opacity, bolus_base = _bolus_at(self._bolus, t)
+            if bolus_opacity > 0 or bolus_base > 0:
                 y0, y1, x0, x1 = self._vessel_box
+                # opacity behind the front, the residual base level ahead of it
                 fill = (np.float32(bolus_front) - anatomy.vessel_root_distance_px[y0:y1, x0:x1]) * (
                     np.float32(1.0 / self._bolus["soft_px"])
                 )
                 np.clip(fill, 0.0, 1.0, out=fill)
-                moving = anatomy.body.copy()
-                moving[y0:y1, x0:x1] += (
-                    anatomy.vessel[y0:y1, x0:x1] * fill * np.float32(bolus_opacity)
+                level = np.float32(bolus_base) + np.float32(bolus_opacity - bolus_base) * fill
+                opacified = np.zeros_like(anatomy.body)
+                opacified[y0:y1, x0:x1] = anatomy.vessel[y0:y1, x0:x1] * level
+                moving = anatomy.body + opacified
+                opacified_frame = cv2.remap(
+                    opacified, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
                 )
+                # 1 inside a lumen filled to at least a 1.5 px chord of full-strength iodine
+                filled = opacified_frame * np.float32(1.0 / (1.5 * self._iodine_per_px))
+                np.clip(filled, 0.0, 1.0, out=filled)
+                wire_weight = 1.0 - np.float32(self._wire_hidden_in_contrast) * filled
         attenuation = cv2.remap(
             moving, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
@@ -787,7 +961,7 @@ class SequenceSimulator:
         for k, catheter in enumerate(self._catheters):
             path = self._to_frame(catheter.path_tip_first_px, dx, dy)
             spec = catheter.spec
-            if k == 0 and bolus_opacity > 0 and bolus_front > 0:
+            if k == 0 and self._guide_catheter and bolus_opacity > bolus_base and bolus_front > 0:
                 # contrast is injected through the guide catheter: its lumen turns dark
                 lumen = spec.lumen_fraction + (1.5 - spec.lumen_fraction) * bolus_opacity
                 spec = replace(spec, lumen_fraction=lumen)
@@ -805,8 +979,37 @@ class SequenceSimulator:
                 wire.track_px, wire.track_arc_px, depth, wire.spec, wire.rotation(t)
             )
             shape = self._to_frame(shape_canvas, dx, dy)
-            strokes, per_level = wire_strokes(shape, wire.spec)
-            accumulate_strokes(attenuation, strokes, per_level)
+            previous_depth = wire.profile.at(index - 1) if index > 0 else depth
+            travel = depth - previous_depth
+            if abs(travel) > self._blur_min_travel_px:
+                # motion blur: the wire moved fast during the exposure window (pulse width
+                # plus detector lag); integrate it over BLUR_SAMPLES positions along the
+                # last ``exposure`` fraction of the inter-frame travel. The GT stays at the
+                # end position (the frame's time).
+                for j in range(BLUR_SAMPLES):
+                    lag = travel * self._blur_exposure * j / (BLUR_SAMPLES - 1)
+                    sample_canvas = (
+                        shape_canvas
+                        if j == 0
+                        else shaped_wire(
+                            wire.track_px,
+                            wire.track_arc_px,
+                            depth - lag,
+                            wire.spec,
+                            wire.rotation(t),
+                        )  # fmt: skip
+                    )
+                    strokes, per_level = wire_strokes(
+                        self._to_frame(sample_canvas, dx, dy),
+                        wire.spec,
+                        self._wire_visibility(sample_canvas),
+                    )
+                    accumulate_strokes(attenuation, strokes, per_level / BLUR_SAMPLES, wire_weight)
+            else:
+                strokes, per_level = wire_strokes(
+                    shape, wire.spec, self._wire_visibility(shape_canvas)
+                )
+                accumulate_strokes(attenuation, strokes, per_level, wire_weight)
             # GT: the part outside the catheter (tip -> catheter tip), inside the field
             canvas_arc = arc_length(shape_canvas)
             outside_catheter = sub_polyline(shape, canvas_arc, 0.0, depth - wire.catheter_arc_px)
@@ -888,6 +1091,7 @@ class SequenceSimulator:
             {
                 "bolus_front_px": float(bolus_front),
                 "bolus_opacity": float(bolus_opacity),
+                "bolus_base_opacity": float(bolus_base),
                 "insertion_px": insertion,
             }
         )
