@@ -31,12 +31,16 @@ class AugmentConfig:
     p_gamma: float = 0.8
     gamma_range: tuple[float, float] = (0.6, 1.6)
     p_window: float = 0.8
-    contrast_range: tuple[float, float] = (0.55, 1.5)
+    contrast_range: tuple[float, float] = (0.7, 1.4)
     brightness_range: tuple[float, float] = (-0.15, 0.15)
     p_noise: float = 0.6
-    noise_std_range: tuple[float, float] = (0.003, 0.05)
+    # Extra detector noise on top of the simulator's own: real exports have a high-pass
+    # residual of ~1.5-4 grey levels (0.006-0.016), and a 1-3 px wire has a contrast of
+    # only ~0.02-0.05; noise above that makes wires invisible and unlearnable.
+    noise_std_range: tuple[float, float] = (0.002, 0.012)
     p_blur: float = 0.4
-    blur_sigma_range: tuple[float, float] = (0.3, 1.4)
+    # sigma > ~1 px erases 1 px wires entirely (the simulator already applies its PSF)
+    blur_sigma_range: tuple[float, float] = (0.3, 0.9)
     p_collimation: float = 0.35
     # No intensity inversion: instruments are always dark on a C-arm display.
 
