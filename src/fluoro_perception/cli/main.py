@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "bench",
     "replay": "replay",
     "demo": "demo",
+    "soak": "soak",
 }
 
 

@@ -255,6 +255,9 @@ class PerceptionPipeline:
         self._tracker = TipTracker(config.tracker) if config.tracking_enabled else None
         #: Frames whose wire segmentation covered more than ``max_wire_fraction``.
         self.implausible_wire_frames = 0
+        #: Times the input image size changed between frames (each one reset tracking).
+        self.image_size_changes = 0
+        self._last_image_size: tuple[int, int] | None = None
 
     def reset_tracking(self) -> None:
         """Forget all tracks (new sequence, bag loop, operator request)."""
@@ -349,6 +352,13 @@ class PerceptionPipeline:
         start = time.perf_counter()
 
         grey = to_mono_float(image, canonical, self.config.bit_depth)  # (H, W) float32
+        image_size = (int(grey.shape[0]), int(grey.shape[1]))
+        if self._last_image_size is not None and image_size != self._last_image_size:
+            # track positions [px] of another image geometry are not comparable: a
+            # velocity across the change would be meaningless, so start over
+            self.reset_tracking()
+            self.image_size_changes += 1
+        self._last_image_size = image_size
         net_input, transform, field_mask = self._preprocessor(grey, out=self._net_input)
         after_preprocess = time.perf_counter()
         timings["preprocess"] = (after_preprocess - start) * 1e3

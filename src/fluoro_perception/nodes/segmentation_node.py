@@ -21,6 +21,7 @@ parameters: ``docs/ros_interface.md``.
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -79,6 +80,8 @@ OUTPUT_TOPICS: dict[str, tuple[str, type]] = {
     "markers": ("perception/markers", MarkerArray),
 }
 DIAGNOSTICS_TOPIC = "/diagnostics"
+#: At most one "dropped frame" log line per drop reason in this period [s].
+DROP_LOG_PERIOD_S = 1.0
 
 #: Drop reasons counted in the diagnostics (one counter each).
 DROP_REASONS = (
@@ -197,6 +200,8 @@ class PerceptionStats:
         self.tips_withheld = 0
         self.tracking_resets = 0
         self.overlays_skipped = 0
+        self.image_size_changes = 0
+        self.last_image_size = ""
         self.last_drop = ""
 
     def note_received(self, now_s: float) -> None:
@@ -233,6 +238,12 @@ class PerceptionStats:
         with self._lock:
             self.tracking_resets += 1
 
+    def note_size_change(self, new_size: str) -> None:
+        """The input image size changed (``new_size`` as ``WxH``); the frame was processed."""
+        with self._lock:
+            self.image_size_changes += 1
+            self.last_image_size = new_size
+
     def note_drop(self, reason: str, detail: str = "") -> None:
         with self._lock:
             self.drops[reason] += 1
@@ -262,6 +273,8 @@ class PerceptionStats:
                 "tips_withheld": self.tips_withheld,
                 "tracking_resets": self.tracking_resets,
                 "overlays_skipped": self.overlays_skipped,
+                "image_size_changes": self.image_size_changes,
+                "last_image_size_change": self.last_image_size,
                 "last_drop": self.last_drop,
             }
             for reason in DROP_REASONS:
@@ -309,8 +322,10 @@ class SegmentationNode(LifecycleNode):
         self._stop_worker = threading.Event()
         self._active = threading.Event()
         self._last_stamp_ns: int | None = None
+        self._last_drop_log_s: dict[str, float] = {}  # reason -> time of its last log line
         self._state_label = "unconfigured"
         self._configure_error = ""
+        self._provider_fallback = ""  # why the engine runs on another provider ("" = none)
 
         # diagnostics exist in every state, so a failed configure is visible on /diagnostics
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
@@ -414,6 +429,17 @@ class SegmentationNode(LifecycleNode):
             qos_profile(config.qos.input, config.qos.input_depth),
         )
         self._configure_error = ""
+        requested = [name for name in config.model.providers if name]
+        if requested and engine.active_provider != requested[0]:
+            # degraded as configured (model.allow_cpu_fallback): say so in the log and
+            # on /diagnostics, never silently
+            self._provider_fallback = (
+                f"requested {requested[0]} is not available here; running on "
+                f"{engine.active_provider}"
+            )
+            self.get_logger().warning(f"provider fallback: {self._provider_fallback}")
+        else:
+            self._provider_fallback = ""
         self._last_stamp_ns = None
         self._stop_worker.clear()
         self._mailbox.reopen()
@@ -532,10 +558,12 @@ class SegmentationNode(LifecycleNode):
     def _drop(self, reason: str, detail: str = "") -> None:
         detail = " ".join(detail.split())
         self.stats.note_drop(reason, detail)
-        self.get_logger().warning(
-            f"dropped frame ({reason}{': ' + detail if detail else ''})",
-            throttle_duration_sec=1.0,
-        )
+        # throttled per reason (not per call site): a flood of one kind of bad frame
+        # cannot hide the first line of another kind
+        now_s = time.monotonic()
+        if now_s - self._last_drop_log_s.get(reason, -math.inf) >= DROP_LOG_PERIOD_S:
+            self._last_drop_log_s[reason] = now_s
+            self.get_logger().warning(f"dropped frame ({reason}{': ' + detail if detail else ''})")
 
     def _frame_age_s(self, stamp_ns: int) -> float | None:
         """clock now - stamp [s]; None while the clock is unset (sim time before /clock)."""
@@ -570,11 +598,18 @@ class SegmentationNode(LifecycleNode):
         except (ImageDecodeError, ValueError, TypeError) as exc:
             self._drop("decode_error", str(exc))
             return
+        size_changes_before = pipeline.image_size_changes
         try:
             result = pipeline.process(image, stamp_ns, msg.encoding)
         except (ValueError, TypeError) as exc:
             self._drop("processing_error", str(exc))
             return
+        if pipeline.image_size_changes != size_changes_before:
+            self.stats.note_tracking_reset()
+            self.stats.note_size_change(f"{msg.width}x{msg.height}")
+            self.get_logger().info(
+                f"image size changed to {msg.width}x{msg.height} px: tracking reset"
+            )
         self._last_stamp_ns = stamp_ns
         publish_start = time.perf_counter()
         self._publish(result, image, msg, config)
@@ -645,6 +680,7 @@ class SegmentationNode(LifecycleNode):
             "model": str(engine.model_path) if engine is not None else "",
             "architecture": engine.metadata.architecture if engine is not None else "",
             "provider": engine.active_provider if engine is not None else "",
+            "provider_fallback": self._provider_fallback if engine is not None else "",
             **values,
         }
         if self._configure_error:
@@ -669,9 +705,26 @@ class SegmentationNode(LifecycleNode):
         )
 
 
+def _start_failure(exc: Exception) -> SystemExit:
+    """One fatal line for a failure to start the ROS context or the node; exit status 1.
+
+    rcl/rmw errors (e.g. ``ROS_SECURITY_ENABLE=true`` with ``ROS_SECURITY_STRATEGY=Enforce``
+    and a missing keystore or enclave, or a DDS build without security) cannot be fixed
+    by retrying: exit at once with the reason instead of a traceback, so a supervisor
+    sees a clear failure (docs/reliability.md, "DDS security").
+    """
+    reason = " ".join(str(exc).split())
+    hint = " (check ROS_SECURITY_* and --enclave)" if "SECURITY" in reason.upper() else ""
+    rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {reason}{hint}")
+    return SystemExit(1)
+
+
 def main(args: list[str] | None = None) -> None:
     """``ros2 run fluoro_perception segmentation_node`` (ros2/demos main pattern)."""
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except RuntimeError as exc:  # rclpy's RCLError (security set-up, bad arguments)
+        raise _start_failure(exc) from None
     node = None
     try:
         node = SegmentationNode()
@@ -681,6 +734,10 @@ def main(args: list[str] | None = None) -> None:
     except ValueError as exc:
         # a parameter override of the wrong type or out of range: one line, no traceback
         rclpy.logging.get_logger(NODE_NAME).fatal(f"bad parameters: {exc}")
+    except RuntimeError as exc:
+        if node is not None:
+            raise  # a failure while running is a bug: keep its traceback
+        raise _start_failure(exc) from None
     finally:
         if node is not None:
             node.destroy_node()
