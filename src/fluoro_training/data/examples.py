@@ -23,6 +23,8 @@ import torch
 from fluoro_perception.core.decode import to_mono_float
 from fluoro_perception.core.preprocess import Preprocessor
 from fluoro_perception.core.types import CATHETER
+from fluoro_perception.sim.types import SimFrame
+from fluoro_training.config import DataConfig
 from fluoro_training.data.augment import AugmentConfig, Sample, augment
 from fluoro_training.losses.tip_heatmap import gaussian_tip_targets
 
@@ -158,3 +160,33 @@ def make_example(
         "tips": torch.from_numpy(tip_rows),
         "box": torch.from_numpy(box),
     }
+
+
+def visible_tips(frame: SimFrame) -> np.ndarray:
+    """``(N, 2)`` float32 tips ``(x, y)`` [px] of the frame's wires whose tip is in view."""
+    tips = [w.tip_px for w in frame.wires if w.tip_visible]
+    return np.asarray(tips, np.float32).reshape(-1, 2)
+
+
+def training_example(
+    frame: SimFrame,
+    preprocessor: Preprocessor,
+    rng: np.random.Generator,
+    data: DataConfig,
+    *,
+    num_classes: int,
+    augment_config: AugmentConfig | None,
+) -> dict[str, torch.Tensor]:
+    """One augmented training crop of a simulated or loaded frame (both streams use it)."""
+    sample = frame_to_sample(
+        frame.image, frame.bit_depth, frame.labels, visible_tips(frame), frame.field_mask
+    )
+    return make_example(
+        sample,
+        preprocessor,
+        rng,
+        num_classes=num_classes,
+        augment_config=augment_config,
+        crop_size=tuple(data.crop_size),
+        tip_sigma_px=data.tip_sigma_px,
+    )

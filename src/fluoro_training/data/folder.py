@@ -23,8 +23,7 @@ from fluoro_perception.sim.dataset import FrameRecord, load_frame, read_dataset,
 from fluoro_perception.sim.types import SimFrame
 from fluoro_training.config import DataConfig
 from fluoro_training.data.augment import AugmentConfig
-from fluoro_training.data.examples import frame_to_sample, make_example
-from fluoro_training.data.sim_stream import visible_tips
+from fluoro_training.data.examples import training_example
 
 
 def folder_split(data: DataConfig) -> dict[str, list[FrameRecord]]:
@@ -108,19 +107,11 @@ class FolderTrainStream(IterableDataset):
         while True:
             for index in rng.permutation(len(records)):
                 frame = load_frame(records[index])
-                sample = frame_to_sample(
-                    frame.image,
-                    frame.bit_depth,
-                    frame.labels,
-                    visible_tips(frame),
-                    frame.field_mask,
-                )
-                yield make_example(
-                    sample,
+                yield training_example(
+                    frame,
                     preprocessor,
                     rng,
+                    self.data,
                     num_classes=self.num_classes,
                     augment_config=augment_config,
-                    crop_size=tuple(self.data.crop_size),
-                    tip_sigma_px=self.data.tip_sigma_px,
                 )

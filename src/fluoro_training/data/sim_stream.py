@@ -24,7 +24,12 @@ from fluoro_perception.sim import SequenceSimulator, SimConfig
 from fluoro_perception.sim.types import SimFrame
 from fluoro_training.config import DataConfig
 from fluoro_training.data.augment import AugmentConfig
-from fluoro_training.data.examples import frame_to_sample, make_example
+from fluoro_training.data.examples import (
+    frame_to_sample,
+    make_example,
+    training_example,
+    visible_tips,
+)
 
 #: Training sequence seeds are ``train_seed_offset + (k mod TRAIN_SEED_SPAN)``.
 TRAIN_SEED_SPAN = 1_000_000
@@ -72,12 +77,6 @@ def held_out_data(data: DataConfig, role: str, sequences: int, frames_per_sequen
 def validation_sequence_seeds(data: DataConfig) -> list[int]:
     """Simulator seeds of the validation sequences."""
     return [data.val_seed_offset + k for k in range(data.val_sequences)]
-
-
-def visible_tips(frame: SimFrame) -> np.ndarray:
-    """``(N, 2)`` float32 tips ``(x, y)`` [px] of the frame's wires whose tip is in view."""
-    tips = [w.tip_px for w in frame.wires if w.tip_visible]
-    return np.asarray(tips, np.float32).reshape(-1, 2)
 
 
 def _sim_config(data: DataConfig, scenario: str, rng: np.random.Generator) -> SimConfig:
@@ -147,21 +146,13 @@ class SimulatorStream(IterableDataset):
             scenario = str(rng.choice(self.data.scenarios))
             simulator = SequenceSimulator(seed, _sim_config(self.data, scenario, rng))
             for frame in simulator.frames(self.data.frames_per_sequence):
-                sample = frame_to_sample(
-                    frame.image,
-                    frame.bit_depth,
-                    frame.labels,
-                    visible_tips(frame),
-                    frame.field_mask,
-                )
-                yield make_example(
-                    sample,
+                yield training_example(
+                    frame,
                     preprocessor,
                     rng,
+                    self.data,
                     num_classes=self.num_classes,
                     augment_config=augment_config,
-                    crop_size=tuple(self.data.crop_size),
-                    tip_sigma_px=self.data.tip_sigma_px,
                 )
 
 
