@@ -37,6 +37,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from fluoro_perception.cli.argtypes import positive_float, positive_int
 from fluoro_perception.core.engine import DEFAULT_PROVIDERS
 
 #: Settings of a full run and of ``--quick`` (tiny sizes, for smoke tests and CI).
@@ -70,26 +71,6 @@ QUICK = {
 }
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}; expected a number > 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}; expected an integer >= 1")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``bench`` on the ``fluoro-perception`` dispatcher."""
     parser = subparsers.add_parser(
@@ -117,7 +98,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(unavailable ones are listed as skipped); the pipeline runs take the first available",
     )
     parser.add_argument(
-        "--size", type=_positive_int, default=512, help="frame height and width [px] (mono8)"
+        "--size", type=positive_int, default=512, help="frame height and width [px] (mono8)"
     )
     parser.add_argument(
         "--threads",
@@ -129,7 +110,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--torch-threads",
         nargs="+",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="torch thread counts, each timed (default: 1 and --threads); ratios use the "
@@ -137,7 +118,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--dds-duration",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         metavar="S",
         help="measured seconds at 15 Hz (default 60; other rates run min(S, 20) s)",
@@ -145,7 +126,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--rates",
         nargs="+",
-        type=_positive_float,
+        type=positive_float,
         default=[7.5, 15.0, 30.0],
         metavar="HZ",
         help="DDS publishing rates [Hz]",
@@ -160,11 +141,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--no-peak-search", action="store_true", help="skip the DDS peak search")
     parser.add_argument("--skip-dds", action="store_true", help="skip the DDS runs")
     parser.add_argument("--skip-torch", action="store_true", help="skip the torch baselines")
+    parser.add_argument("--frames", type=positive_int, default=None, help="in-process timed frames")
     parser.add_argument(
-        "--frames", type=_positive_int, default=None, help="in-process timed frames"
-    )
-    parser.add_argument(
-        "--runs", type=_positive_int, default=None, help="model-only timed runs per row"
+        "--runs", type=positive_int, default=None, help="model-only timed runs per row"
     )
     parser.add_argument("--fp16", action="store_true", help="TensorRT fp16 engines (GPU only)")
     parser.add_argument(

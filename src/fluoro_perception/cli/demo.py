@@ -33,6 +33,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fluoro_perception.cli.argtypes import positive_float, positive_int
+
 VIDEO_FILE = "overlay.mp4"
 VIDEO_FALLBACK_FILE = "overlay.avi"
 CONTACT_SHEET_FILE = "contact_sheet.png"
@@ -48,20 +50,6 @@ DEFAULT_SIZE_PX = (256, 256)
 CONTACT_SHEET_TILE_PX = 256
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}; expected an integer > 0")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0.0):
-        raise argparse.ArgumentTypeError(f"{text!r}; expected a number > 0")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``demo`` on the ``fluoro-perception`` dispatcher."""
     from fluoro_perception.cli.infer import add_model_arguments
@@ -75,12 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--output", type=Path, default=Path("out/demo"), metavar="DIR", help="output folder"
     )
-    parser.add_argument("--frames", type=_positive_int, default=150, help="frames to simulate")
-    parser.add_argument("--fps", type=_positive_float, default=15.0, help="frame rate [Hz]")
+    parser.add_argument("--frames", type=positive_int, default=150, help="frames to simulate")
+    parser.add_argument("--fps", type=positive_float, default=15.0, help="frame rate [Hz]")
     add_model_arguments(parser)
     parser.add_argument(
         "--size",
-        type=_positive_int,
+        type=positive_int,
         nargs=2,
         default=DEFAULT_SIZE_PX,
         metavar=("H", "W"),
@@ -95,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="give up after this many seconds [s] (default: 2 x frames / fps + 60)",
     )

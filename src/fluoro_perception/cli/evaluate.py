@@ -18,27 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from fluoro_perception.cli.argtypes import non_negative_int, positive_int
 from fluoro_perception.cli.infer import add_model_arguments, load_engine, prepare_output
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,14 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     add_model_arguments(parser)
     parser.add_argument(
         "--max-frames",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="evaluate only the first N frames (dataset order: by sequence, then frame)",
     )
     parser.add_argument(
         "--worst",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=6,
         metavar="K",
         help="worst frames shown as thumbnails in the report (default 6)",

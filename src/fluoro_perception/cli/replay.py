@@ -17,17 +17,10 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from fluoro_perception.bagio import IMAGE_TOPIC
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0.0):
-        raise argparse.ArgumentTypeError(f"{text!r}; expected a number > 0")
-    return value
+from fluoro_perception.cli.argtypes import positive_float
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--rate",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         help="live playback speed factor (1 = recorded rate)",
     )
@@ -58,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--topic", default=IMAGE_TOPIC, help="image topic of the bag")
     parser.add_argument(
         "--pixel-spacing",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         metavar="M",
         help="detector pixel spacing [m/px]; default: from the bag's ground-truth markers, "
@@ -66,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="live: give up after this many seconds [s] (default: bag length / rate + 60)",
     )

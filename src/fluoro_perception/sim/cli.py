@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from fluoro_perception.cli.argtypes import non_negative_int, positive_float, positive_int
+
 #: Stamp of the first frame of a simulated bag: 2023-11-14T22:13:20Z [ns]. Fixed so
 #: that two runs with the same seed produce identical bags.
 BAG_EPOCH_NS = 1_700_000_000 * 1_000_000_000
@@ -34,26 +36,6 @@ _MIXED = "mixed"
 # ----------------------------------------------------------------------------- arg types
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is too small; expected >= 1")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; expected >= 0")
-    return value
-
-
 def _image_side(text: str) -> int:
     try:
         value = int(text)
@@ -61,16 +43,6 @@ def _image_side(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer size [px]") from None
     if not 32 <= value <= 4096:
         raise argparse.ArgumentTypeError(f"{value} px is out of range; expected 32..4096 [px]")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; expected > 0") from None
-    if not (value > 0.0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{value} is not a finite number > 0")
     return value
 
 
@@ -266,9 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a dataset folder; format in docs/dataset_format.md.",
     )
     dataset.add_argument("out", type=Path, metavar="OUT", help="output folder")
-    dataset.add_argument("--sequences", type=_positive_int, required=True, help="sequences")
-    dataset.add_argument("--frames", type=_positive_int, required=True, help="frames per sequence")
-    dataset.add_argument("--seed", type=_non_negative_int, default=0, help="master seed")
+    dataset.add_argument("--sequences", type=positive_int, required=True, help="sequences")
+    dataset.add_argument("--frames", type=positive_int, required=True, help="frames per sequence")
+    dataset.add_argument("--seed", type=non_negative_int, default=0, help="master seed")
     _add_size(dataset, (512, 512))
     _add_scenario(dataset)
     dataset.add_argument(
@@ -282,8 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a rosbag2 (topics in docs/bag_format.md).",
     )
     bag.add_argument("out", type=Path, metavar="OUT", help="output bag folder")
-    bag.add_argument("--frames", type=_positive_int, required=True, help="number of frames")
-    bag.add_argument("--fps", type=_positive_float, required=True, help="frame rate [Hz]")
+    bag.add_argument("--frames", type=positive_int, required=True, help="number of frames")
+    bag.add_argument("--fps", type=positive_float, required=True, help="frame rate [Hz]")
     bag.add_argument(
         "--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage plugin"
     )
@@ -293,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="mono8",
         help="image encoding; mono16 carries 12-bit data",
     )
-    bag.add_argument("--seed", type=_non_negative_int, default=0, help="simulator seed")
+    bag.add_argument("--seed", type=non_negative_int, default=0, help="simulator seed")
     _add_size(bag, (512, 512))
     _add_scenario(bag)
     bag.add_argument(
@@ -312,9 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Contact sheet: raw frame | overlay per tile, one scenario per tile.",
     )
     preview.add_argument("out", type=Path, metavar="OUT.png", help="output PNG")
-    preview.add_argument("--seed", type=_non_negative_int, default=0, help="first seed")
-    preview.add_argument("--rows", type=_positive_int, default=3, help="tile rows")
-    preview.add_argument("--cols", type=_positive_int, default=2, help="tile columns")
+    preview.add_argument("--seed", type=non_negative_int, default=0, help="first seed")
+    preview.add_argument("--rows", type=positive_int, default=3, help="tile rows")
+    preview.add_argument("--cols", type=positive_int, default=2, help="tile columns")
     _add_size(preview, (512, 512))
     preview.add_argument(
         "--panel", type=_image_side, default=256, help="panel height in the sheet [px]"
@@ -324,9 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser = sub.add_parser(
         "bench", help="measure simulator speed", description="Print simulator frames/s."
     )
-    bench_parser.add_argument("--frames", type=_positive_int, default=100, help="frames")
+    bench_parser.add_argument("--frames", type=positive_int, default=100, help="frames")
     _add_size(bench_parser, (512, 512))
-    bench_parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed")
+    bench_parser.add_argument("--seed", type=non_negative_int, default=0, help="seed")
     bench_parser.set_defaults(func=_run_bench)
 
     for name in ("dataset", "bag", "preview"):
