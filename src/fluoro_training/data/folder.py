@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
 
 from fluoro_perception.core.model_metadata import PreprocessSpec
 from fluoro_perception.core.preprocess import Preprocessor
@@ -24,6 +23,7 @@ from fluoro_perception.sim.types import SimFrame
 from fluoro_training.config import DataConfig
 from fluoro_training.data.augment import AugmentConfig
 from fluoro_training.data.examples import training_example
+from fluoro_training.data.sim_stream import TrainingStream
 
 
 def folder_split(data: DataConfig) -> dict[str, list[FrameRecord]]:
@@ -53,7 +53,7 @@ def folder_validation_frames(data: DataConfig) -> list[SimFrame]:
     return [load_frame(record) for record in folder_split(data)["val"]]
 
 
-class FolderTrainStream(IterableDataset):
+class FolderTrainStream(TrainingStream):
     """Endless, shuffled, augmented training crops from the folder's training sequences.
 
     Same constructor as :class:`fluoro_training.data.sim_stream.SimulatorStream`.
@@ -61,36 +61,15 @@ class FolderTrainStream(IterableDataset):
     replay the exact order of the first pass.
     """
 
-    def __init__(
-        self,
-        data: DataConfig,
-        preprocessing: PreprocessSpec,
-        *,
-        num_classes: int = 3,
-        rank: int = 0,
-        world_size: int = 1,
-        seed: int = 0,
-        start_index: int = 0,
-    ) -> None:
-        super().__init__()
+    def __init__(self, data: DataConfig, preprocessing: PreprocessSpec, **options) -> None:
         if data.source != "folder":
             raise ValueError(f"data.source={data.source!r}; FolderTrainStream needs 'folder'")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank={rank}; expected 0 <= rank < world_size={world_size}")
-        self.data = data
-        self.preprocessing = preprocessing
-        self.num_classes = num_classes
-        self.rank = rank
-        self.world_size = world_size
-        self.seed = seed
-        self.start_index = start_index
+        super().__init__(data, preprocessing, **options)
         self.records = folder_split(data)["train"]
 
     def stream_records(self) -> tuple[list[FrameRecord], int]:
         """Training records of the calling (rank, worker) stream, and the stream index."""
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        stream, n_streams = self.rank * workers + worker, self.world_size * workers
+        stream, n_streams = self.stream_index()
         mine = self.records[stream::n_streams]
         if not mine:
             raise ValueError(

@@ -88,26 +88,8 @@ def _sim_config(data: DataConfig, scenario: str, rng: np.random.Generator) -> Si
     )
 
 
-class SimulatorStream(IterableDataset):
-    """Endless stream of augmented training crops from fresh simulator sequences.
-
-    Parameters
-    ----------
-    data : DataConfig
-        Simulation size, scenarios, crop, augmentation.
-    preprocessing : PreprocessSpec
-        The runtime preprocessing the model will be served with.
-    num_classes : int
-        Model classes (higher label indices become background).
-    rank, world_size : int
-        DDP position; each (rank, worker) stream simulates disjoint sequences.
-    seed : int
-        Experiment seed (per-sequence random draws).
-    start_index : int
-        Sequences each stream skips (set on resume so no sequence is seen twice).
-
-    Yields examples of :func:`fluoro_training.data.examples.make_example` at ``crop_size``.
-    """
+class TrainingStream(IterableDataset):
+    """Options and (rank, worker) stream split shared by the training streams."""
 
     def __init__(
         self,
@@ -136,6 +118,28 @@ class SimulatorStream(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         return self.rank * workers + worker, self.world_size * workers
+
+
+class SimulatorStream(TrainingStream):
+    """Endless stream of augmented training crops from fresh simulator sequences.
+
+    Parameters
+    ----------
+    data : DataConfig
+        Simulation size, scenarios, crop, augmentation.
+    preprocessing : PreprocessSpec
+        The runtime preprocessing the model will be served with.
+    num_classes : int
+        Model classes (higher label indices become background).
+    rank, world_size : int
+        DDP position; each (rank, worker) stream simulates disjoint sequences.
+    seed : int
+        Experiment seed (per-sequence random draws).
+    start_index : int
+        Sequences each stream skips (set on resume so no sequence is seen twice).
+
+    Yields examples of :func:`fluoro_training.data.examples.make_example` at ``crop_size``.
+    """
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         stream, n_streams = self.stream_index()
