@@ -59,6 +59,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_paths(items: list[str]) -> dict[str, Path]:
+    """``["name=path", ...]`` -> ``{name: Path(path)}``; ValueError names a bad item."""
+    named: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--checkpoint {item!r}; expected NAME=PATH (e.g. default=best.pt)")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--checkpoint {name}: {path} not found")
+        named[name] = Path(path)
+    return named
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from fluoro_training.compare import compare_models
 
@@ -70,6 +83,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         test_sequences=args.test_sequences,
         overrides=args.set,
+        recipe=args.recipe,
+        checkpoints=_named_paths(args.checkpoint),
     )
     print(table)
     return 0
@@ -108,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--steps", type=int, default=None, help="training steps per model")
     compare.add_argument("--minutes", type=float, default=None, help="time budget per model")
     compare.add_argument("--test-sequences", type=int, default=12)
+    compare.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=BEST_PT",
+        help="also measure an already trained checkpoint as row NAME (repeatable), "
+        "e.g. default=runs/default/best.pt",
+    )
+    compare.add_argument(
+        "--recipe",
+        choices=("paper", "common"),
+        default="paper",
+        help="paper: each model's own config/train/<model>.yaml (loss, optimizer); "
+        "common: each model's architecture with --config's loss, optimizer and data",
+    )
     compare.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     compare.add_argument("--output", default="out/compare")
     compare.set_defaults(func=_cmd_compare)

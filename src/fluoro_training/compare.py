@@ -17,15 +17,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from fluoro_training.config import TrainConfig, load_config
 from fluoro_training.data.sim_stream import held_out_data, validation_examples, validation_frames
-from fluoro_training.export import OnnxSegmenter, export_checkpoint
+from fluoro_training.export import OnnxSegmenter, export_checkpoint, model_from_checkpoint
 from fluoro_training.models import available_models
 from fluoro_training.trainer import load_checkpoint
 from fluoro_training.trainer_variants import create_trainer
 from fluoro_training.validation import evaluate_examples
+
+#: Training recipes of :func:`compare_models`.
+RECIPES = ("paper", "common")
+#: Models whose loss supervises extra outputs, so the common recipe keeps their own loss.
+OWN_LOSS_MODELS = frozenset({"lsnet"})
 
 COLUMNS = (
     ("model", "{}"),
@@ -40,6 +46,7 @@ COLUMNS = (
     ("params_m", "{:.2f}"),
     ("gflops", "{:.2f}"),
     ("cpu_ms", "{:.1f}"),
+    ("steps", "{}"),
 )
 
 
@@ -83,26 +90,32 @@ def compare_models(
     minutes: float | None = None,
     test_sequences: int = 12,
     overrides: list[str] | None = None,
+    recipe: str = "paper",
+    checkpoints: dict[str, str | Path] | None = None,
 ) -> str:
     """Train, export and measure each model; write ``results.json`` and ``results.md``.
 
-    A model uses ``<config dir>/<model>.yaml`` when it exists (its paper's loss and
-    optimizer), else ``config_path`` with ``model.name`` replaced. ``steps`` / ``minutes``
-    and ``overrides`` apply to every model, so all share one budget. Returns the
-    Markdown table.
+    ``recipe="paper"``: a model uses ``<config dir>/<model>.yaml`` when it exists (its
+    paper's size, loss and optimizer), else ``config_path`` with ``model.name`` replaced.
+    ``recipe="common"``: every model takes its ``model`` section (architecture and size)
+    from ``<config dir>/<model>.yaml`` and everything else (loss, optimizer, schedule,
+    data) from ``config_path``, so the table isolates the architecture; models whose
+    paper loss is tied to extra outputs (L-SNet's RoI keypoint and box terms,
+    :data:`OWN_LOSS_MODELS`) keep that loss. ``steps`` / ``minutes`` and ``overrides``
+    apply to every model, so all share one budget. ``checkpoints`` maps extra row names
+    to already trained ``best.pt`` files (e.g. the shipped default's run), measured the
+    same way without training. Returns the Markdown table.
     """
     unknown = [name for name in models if name not in available_models()]
     if unknown:
         raise ValueError(f"unknown models {unknown}; expected some of {available_models()}")
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe={recipe!r}; expected one of {RECIPES}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in models:
-        specific = Path(config_path).parent / f"{name}.yaml"
-        base = specific if specific.is_file() else Path(config_path)
-        # the generic config's model kwargs belong to its own model: reset them first, so
-        # that user overrides (e.g. a tiny width for every model) still apply
-        first = [] if specific.is_file() else [f"model.name={name}", "model.kwargs={}"]
+        base, first = _base_config(name, Path(config_path), recipe)
         last = [f"name=compare_{name}"]
         if steps is not None:
             last += [f"steps={steps}", f"val_every={steps}"]
@@ -112,39 +125,73 @@ def compare_models(
         run_dir = output_dir / name
         trainer = create_trainer(config, run_dir)
         trainer.fit()
-        model = trainer.model.cpu()
-        model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-        onnx_path = run_dir / f"{name}.onnx"
-        export_checkpoint(run_dir / "best.pt", onnx_path)
-
-        held_out = held_out_test_config(config, test_sequences)
-        examples = validation_examples(
-            validation_frames(held_out.data),
-            config.preprocessing,
-            config.model.num_classes,
-            config.data.tip_sigma_px,
-        )
-        # the accuracy of what ships: the exported ONNX file, scored by the validation code
-        metrics = evaluate_examples(OnnxSegmenter(onnx_path), examples, torch.device("cpu"))
-        size = tuple(config.preprocessing.input_size)
-        row = {
-            "model": name,
-            **metrics,
-            "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
-            "gflops": count_gflops(model, size),
-            "cpu_ms": onnx_cpu_latency_ms(onnx_path, size),
-            "steps": trainer.step,
-            "train_step_s": trainer.timing.get("step_s", float("nan")),
-        }
+        row = measure_checkpoint(name, run_dir / "best.pt", run_dir, test_sequences)
+        row["train_step_s"] = trainer.timing.get("step_s", float("nan"))
         rows.append(row)
-        finite_rows = [
-            {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
-            for r in rows
-        ]
-        (output_dir / "results.json").write_text(json.dumps(finite_rows, indent=2))
+        _write_rows(output_dir, rows)
+    for name, checkpoint in (checkpoints or {}).items():
+        rows.append(measure_checkpoint(name, Path(checkpoint), output_dir / name, test_sequences))
+        _write_rows(output_dir, rows)
     table = format_table(rows)
     (output_dir / "results.md").write_text(table + "\n")
     return table
+
+
+def measure_checkpoint(
+    name: str, checkpoint_path: Path, run_dir: Path, test_sequences: int
+) -> dict:
+    """Export ``checkpoint_path`` and measure it on the held-out test set: one table row.
+
+    Accuracy is that of the exported ONNX file (what ships), scored by the validation
+    code; params and GFLOPs from the torch model; CPU ms from ONNX Runtime.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    model, config = model_from_checkpoint(checkpoint)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = run_dir / f"{name}.onnx"
+    export_checkpoint(checkpoint_path, onnx_path)
+    held_out = held_out_test_config(config, test_sequences)
+    examples = validation_examples(
+        validation_frames(held_out.data),
+        config.preprocessing,
+        config.model.num_classes,
+        config.data.tip_sigma_px,
+    )
+    metrics = evaluate_examples(OnnxSegmenter(onnx_path), examples, torch.device("cpu"))
+    size = tuple(config.preprocessing.input_size)
+    return {
+        "model": name,
+        "architecture": config.model.name,
+        **metrics,
+        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "gflops": count_gflops(model, size),
+        "cpu_ms": onnx_cpu_latency_ms(onnx_path, size),
+        "steps": int(checkpoint.get("step", 0)),
+    }
+
+
+def _write_rows(output_dir: Path, rows: list[dict]) -> None:
+    finite_rows = [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows
+    ]
+    (output_dir / "results.json").write_text(json.dumps(finite_rows, indent=2))
+
+
+def _base_config(name: str, config_path: Path, recipe: str) -> tuple[Path, list[str]]:
+    """(YAML file, first overrides) that define model ``name`` under ``recipe``."""
+    specific = config_path.parent / f"{name}.yaml"
+    if not specific.is_file():
+        # the generic config's model kwargs belong to its own model: reset them first, so
+        # that user overrides (e.g. a tiny width for every model) still apply
+        return config_path, [f"model.name={name}", "model.kwargs={}"]
+    if recipe == "paper":
+        return specific, []
+    own = yaml.safe_load(specific.read_text()) or {}
+    # JSON is YAML: the sections travel as one override value each
+    first = [f"model={json.dumps(own['model'])}"]
+    if name in OWN_LOSS_MODELS:
+        first.append(f"loss={json.dumps(own['loss'])}")
+    return config_path, first
 
 
 def format_table(rows: list[dict]) -> str:

@@ -173,12 +173,20 @@ def test_cli_train_then_compare_smoke(tmp_path, capsys):
     compare_args = ["compare", "--models", "unet", "--config", str(config_path), "--steps", "1"]
     compare_args += ["--test-sequences", "1", "--output", str(compare_dir)]
     compare_args += ["--set", "model.kwargs={width_mult: 0.125}"]
+    compare_args += ["--checkpoint", f"trained={run_dir / 'best.pt'}"]
     assert main(compare_args) == 0
     table = capsys.readouterr().out
-    assert "| unet |" in table and "cpu_ms" in table
+    assert "| unet |" in table and "| trained |" in table and "cpu_ms" in table
     rows = json.loads((compare_dir / "results.json").read_text())
-    assert rows[0]["model"] == "unet" and rows[0]["steps"] == 1
-    assert rows[0]["params_m"] > 0 and rows[0]["cpu_ms"] > 0
+    assert [row["model"] for row in rows] == ["unet", "trained"]
+    assert rows[0]["architecture"] == "unet" and rows[0]["steps"] == 1
+    assert rows[1]["architecture"] == "fra_net" and rows[1]["steps"] == 1
+    for row in rows:
+        assert row["params_m"] > 0 and row["cpu_ms"] > 0 and row["gflops"] > 0
+    assert (compare_dir / "trained" / "trained.onnx").is_file()
+
+    bad = main(["compare", "--models", "unet", "--checkpoint", "nopath"])
+    assert bad == 2 and "expected NAME=PATH" in capsys.readouterr().err
 
 
 def test_help_lists_the_commands():
@@ -195,3 +203,34 @@ def test_help_lists_the_commands():
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--help"])
     assert exit_info.value.code == 0
+
+
+def test_compare_recipes_pick_sections_from_the_right_files(tmp_path):
+    from fluoro_training.compare import _base_config
+    from fluoro_training.config import load_config
+
+    base = dict(RAW_CONFIG, loss={"name": "focal_dice", "kwargs": {"dice_weight": 1.0}})
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    for name, loss in (
+        ("unet", {"name": "hybrid", "kwargs": {"alpha": 100.0}}),
+        ("lsnet", {"name": "lsnet", "kwargs": {"dice_weight": 0.2}}),
+    ):
+        own = dict(
+            RAW_CONFIG,
+            model={"name": name, "num_classes": 3, "kwargs": {"width_mult": 0.125}},
+            loss=loss,
+        )
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(own))
+    config_path = tmp_path / "base.yaml"
+
+    path, first = _base_config("unet", config_path, "paper")
+    assert path == tmp_path / "unet.yaml" and first == []
+    path, first = _base_config("unet", config_path, "common")
+    config = load_config(path, first)
+    assert config.model.name == "unet" and config.model.kwargs == {"width_mult": 0.125}
+    assert config.loss.name == "focal_dice"  # the common recipe's loss, not the paper's
+    config = load_config(*_base_config("lsnet", config_path, "common"))
+    assert config.model.name == "lsnet" and config.loss.name == "lsnet"  # tied to its outputs
+    # a model without its own file takes the generic config with its kwargs reset
+    path, first = _base_config("fga_net", config_path, "common")
+    assert path == config_path and first == ["model.name=fga_net", "model.kwargs={}"]

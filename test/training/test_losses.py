@@ -351,6 +351,31 @@ def test_focal_dice_softmax_counts_background_pixels():
     assert loss.item() == pytest.approx(focal + 0.2 * DICE_2X2, rel=1e-5)
 
 
+def test_focal_dice_batch_dice_pools_images_before_the_ratio():
+    # Image 0 has one foreground pixel predicted with p = 0.5 (sigmoid(0)); image 1 has no
+    # foreground and predicts p = sigmoid(-2) everywhere (4 pixels).
+    logits = torch.tensor([[[[0.0, -20.0], [-20.0, -20.0]]], [[[-2.0, -2.0], [-2.0, -2.0]]]])
+    target = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]], [[[0.0, 0.0], [0.0, 0.0]]]])
+    p0 = torch.sigmoid(logits[0]).sum().item()
+    p1 = torch.sigmoid(logits[1]).sum().item()
+    # per image: image 1's Dice loss is ~1 whatever it predicts (empty target)
+    per_image = FocalDiceLoss(dice_weight=1.0, gamma=0.0)
+    batch = FocalDiceLoss(dice_weight=1.0, gamma=0.0, batch_dice=True)
+    focal = torch.nn.functional.binary_cross_entropy_with_logits(logits, target).item()
+    dice_image0 = 1 - 2 * 0.5 / (p0 + 1)
+    assert per_image(logits, target).item() == pytest.approx(
+        focal + (dice_image0 + 1.0) / 2, rel=1e-4
+    )
+    # pooled: 2 * 0.5 / (p0 + p1 + 1)
+    assert batch(logits, target).item() == pytest.approx(
+        focal + 1 - 2 * 0.5 / (p0 + p1 + 1), rel=1e-4
+    )
+    # and the empty image's false positives now get a gradient through the pooled ratio
+    logits = logits.clone().requires_grad_(True)
+    batch(logits, target).backward()
+    assert (logits.grad[1] > 0).all()
+
+
 def test_lsnet_loss_parts_and_positive_boxes_only():
     heatmap_target = torch.from_numpy(render_tip_heatmap([[2.0, 1.0]], 4, 5, sigma_px=0.5))
     heatmap_target = heatmap_target[None, None]  # (1, 1, 4, 5)

@@ -34,11 +34,15 @@ def per_channel_dice_loss(
     activation: str,
     squared_denominator: bool = False,
     smooth: float = 1e-5,
+    batch: bool = False,
 ) -> torch.Tensor:
     """MONAI soft Dice loss per image and channel: logits ``(B, C, H, W)`` -> ``(B, C)``.
 
     The activation (``sigmoid`` or ``softmax``) is applied inside MONAI, once.
     ``squared_denominator`` selects ``sum p^2 + sum g^2`` (seed 002's softDice).
+    ``batch=True`` sums intersection and cardinality over the whole batch first (MONAI's
+    ``batch`` option) and returns ``(1, C)``: a crop without any pixel of a class then no
+    longer contributes a constant ~1 with almost no gradient for that class.
     """
     dice = DiceLoss(
         sigmoid=activation == "sigmoid",
@@ -47,10 +51,10 @@ def per_channel_dice_loss(
         reduction="none",
         smooth_nr=smooth,
         smooth_dr=smooth,
+        batch=batch,
     )
-    return (
-        dice(prediction, target_one_hot).flatten(start_dim=2).squeeze(2)
-    )  # (B, C, 1, 1) -> (B, C)
+    loss = dice(prediction, target_one_hot)  # (B, C, 1, 1); batch=True: (C, 1, 1)
+    return loss.reshape(1 if batch else prediction.shape[0], prediction.shape[1])
 
 
 class HybridFocalDiceLoss(nn.Module):

@@ -124,6 +124,11 @@ class FocalDiceLoss(nn.Module):
         all classes weight 1 unless ``class_weights``).
     class_weights : sequence of float, optional
         Per-channel weights for both terms (Dice default excludes softmax background).
+    batch_dice : bool
+        Dice over the whole batch instead of per image (MONAI ``DiceLoss(batch=True)``;
+        not in the paper). Per-image Dice is a constant ~1 with almost no gradient for
+        every crop that lacks a class (most crops lack a stent), which slowed training
+        from scratch here; the batch form keeps a useful gradient for rare classes.
 
     Notes
     -----
@@ -137,9 +142,11 @@ class FocalDiceLoss(nn.Module):
         focal_alpha: float | None = None,
         activation: str = "auto",
         class_weights: Sequence[float] | None = None,
+        batch_dice: bool = False,
     ) -> None:
         super().__init__()
         self.dice_weight = check_non_negative("dice_weight", dice_weight)
+        self.batch_dice = bool(batch_dice)
         if focal_alpha is not None and not 0.0 <= float(focal_alpha) <= 1.0:
             raise ValueError(f"focal_alpha={focal_alpha} must be None or in [0, 1]")
         self.activation = check_activation(activation)
@@ -180,7 +187,9 @@ class FocalDiceLoss(nn.Module):
             # caller's class_weights drop it; otherwise background pixels would add nothing.
             focal_weights = torch.ones_like(weights) if self.class_weights is None else weights
             focal = (focal_map * focal_weights.view(1, -1, 1, 1)).sum(dim=1).mean()
-        dice = per_channel_dice_loss(prediction, target_one_hot, activation).mean(dim=0)
+        dice = per_channel_dice_loss(
+            prediction, target_one_hot, activation, batch=self.batch_dice
+        ).mean(dim=0)
         return focal + self.dice_weight * weighted_channel_mean(dice, weights)
 
 
