@@ -286,14 +286,14 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
 
 
-class _Processes:
+class Processes:
     """The node, subscriber and publisher processes of one DDS bench (cleaned up on exit)."""
 
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
@@ -332,7 +332,7 @@ class _Processes:
             if process.poll() is not None:
                 raise RuntimeError(
                     f"DDS bench: the {name} process exited with code {process.returncode}; "
-                    f"last lines of {log}:\n{_tail(log)}"
+                    f"last lines of {log}:\n{log_tail(log)}"
                 )
 
     def publisher_line(self, prefix: str, timeout_s: float) -> str:
@@ -473,7 +473,7 @@ def bench_dds(
             workdir / "subscriber.ready",
             workdir / "subscriber.stop",
         )
-        processes = _Processes(workdir, env)
+        processes = Processes(workdir, env)
         try:
             processes.start(
                 "subscriber",
@@ -500,12 +500,12 @@ def bench_dds(
                 if "configure failed" in node_log.read_text(errors="replace"):
                     # a failed model load leaves the node alive but inactive: say why now
                     raise RuntimeError(
-                        f"DDS bench: segmentation_node did not start:\n{_tail(node_log)}"
+                        f"DDS bench: segmentation_node did not start:\n{log_tail(node_log)}"
                     )
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"DDS bench: the node's outputs were not discovered in {startup_timeout_s:.0f} s; "
-                        f"node log:\n{_tail(workdir / 'segmentation_node.log')}"
+                        f"node log:\n{log_tail(workdir / 'segmentation_node.log')}"
                     )
                 time.sleep(0.1)
 

@@ -42,9 +42,9 @@ from typing import Any
 from fluoro_perception.bench.dds import (
     READY_LINE,
     RESULT_PREFIX,
-    _Processes,
-    _tail,
+    Processes,
     counter_deltas,
+    log_tail,
     match_run,
     read_records,
 )
@@ -207,7 +207,7 @@ def write_grey_level_model(path: Path, size: int) -> Path:
 
 
 def _wait_for_graph(
-    processes: _Processes, ready_path: Path, node_log: Path, timeout_s: float
+    processes: Processes, ready_path: Path, node_log: Path, timeout_s: float
 ) -> None:
     """Wait until the publisher is up and the subscriber has discovered the node's outputs."""
     deadline = time.monotonic() + timeout_s
@@ -215,11 +215,11 @@ def _wait_for_graph(
     while not ready_path.exists():
         processes.check_alive()
         if "configure failed" in node_log.read_text(errors="replace"):
-            raise RuntimeError(f"soak: segmentation_node did not start:\n{_tail(node_log)}")
+            raise RuntimeError(f"soak: segmentation_node did not start:\n{log_tail(node_log)}")
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"soak: the node's outputs were not discovered in {timeout_s:.0f} s; "
-                f"node log:\n{_tail(node_log)}"
+                f"node log:\n{log_tail(node_log)}"
             )
         time.sleep(0.1)
 
@@ -325,7 +325,7 @@ def soak(
             workdir / "subscriber.stop",
         )
         node_log = workdir / "segmentation_node.log"
-        processes = _Processes(workdir, env)
+        processes = Processes(workdir, env)
         sampler: RssSampler | None = None
         try:
             processes.start(
