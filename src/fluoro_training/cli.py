@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
 
     compare = sub.add_parser("compare", help="train + evaluate several models, same budget")
-    compare.add_argument("--models", nargs="+", required=True)
+    compare.add_argument("--models", nargs="*", default=[], help="architectures to train")
     compare.add_argument("--config", default="config/train/default.yaml")
     compare.add_argument("--steps", type=int, default=None, help="training steps per model")
     compare.add_argument("--minutes", type=float, default=None, help="time budget per model")

@@ -106,6 +106,8 @@ def compare_models(
     to already trained ``best.pt`` files (e.g. the shipped default's run), measured the
     same way without training. Returns the Markdown table.
     """
+    if not models and not checkpoints:
+        raise ValueError("nothing to compare; give --models and/or --checkpoint NAME=BEST_PT")
     unknown = [name for name in models if name not in available_models()]
     if unknown:
         raise ValueError(f"unknown models {unknown}; expected some of {available_models()}")

@@ -187,6 +187,7 @@ def test_cli_train_then_compare_smoke(tmp_path, capsys):
 
     bad = main(["compare", "--models", "unet", "--checkpoint", "nopath"])
     assert bad == 2 and "expected NAME=PATH" in capsys.readouterr().err
+    assert main(["compare"]) == 2 and "nothing to compare" in capsys.readouterr().err
 
 
 def test_help_lists_the_commands():
