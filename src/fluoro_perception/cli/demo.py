@@ -49,7 +49,7 @@ CONTACT_SHEET_COLUMNS = 4
 #: wires are half as many pixels wide, the letterbox doubles them back with blur, and the
 #: default model found no wire in the default sequence (guidewire F1 0.000 vs 0.727 at
 #: 512 x 512, 2026-11-21). 10 Hz keeps the one-process simulator + node + recorder within
-#: 2 cores at that size (149 of 150 frames processed vs 140 of 150 at 15 Hz).
+#: 2 cores at that size (144-149 of 150 frames processed vs 140 of 150 at 15 Hz).
 DEFAULT_SIZE_PX = (512, 512)
 DEFAULT_FPS_HZ = 10.0
 #: Width of one contact-sheet tile [px].
