@@ -421,6 +421,12 @@ class ReplaySummary:
     def num_dropped(self) -> int:
         return int(sum(self.frames_dropped.values()))
 
+    def record_evaluation(self, paths: dict[str, Path], evaluation_summary: dict) -> None:
+        """Attach an evaluation: its report files and key figures of its ``summary``."""
+        self.has_ground_truth = True
+        self.report = {name: str(path) for name, path in paths.items()}
+        self.accuracy = accuracy_figures(evaluation_summary)
+
     def to_dict(self) -> dict[str, Any]:
         return _json_safe({**asdict(self), "num_dropped": self.num_dropped})
 
@@ -766,9 +772,7 @@ def replay_offline(
         paths = write_report(
             out, accumulator, run_info, worst_frames=worst_frames.frames(), skipped=skipped_frames
         )
-        summary.has_ground_truth = True
-        summary.report = {name: str(path) for name, path in paths.items()}
-        summary.accuracy = accuracy_figures(accumulator.summary()["summary"])
+        summary.record_evaluation(paths, accumulator.summary()["summary"])
     engine.close()
     write_summary(out, summary)
     return summary
@@ -1194,9 +1198,7 @@ def replay_live(
         worst=worst,
     )
     if paths:
-        summary.has_ground_truth = True
-        summary.report = {name: str(path) for name, path in paths.items()}
-        summary.accuracy = accuracy_figures(accuracy_summary)
+        summary.record_evaluation(paths, accuracy_summary)
     write_summary(out, summary)
     return summary
 

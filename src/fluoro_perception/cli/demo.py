@@ -222,7 +222,6 @@ def run(args: argparse.Namespace) -> int:
     from fluoro_perception.replay import (
         NOT_RECEIVED,
         ReplaySummary,
-        accuracy_figures,
         achieved_rate_hz,
         evaluate_recorded,
         perception_topics,
@@ -441,9 +440,7 @@ def run(args: argparse.Namespace) -> int:
         namespace=namespace,
     )
     if paths:
-        summary.has_ground_truth = True
-        summary.report = {name: str(path) for name, path in paths.items()}
-        summary.accuracy = accuracy_figures(accuracy)
+        summary.record_evaluation(paths, accuracy)
 
     overlay_topic = perception_topics(namespace)["overlay"][0]
     overlays = overlay_frames(output_bag, overlay_topic)
