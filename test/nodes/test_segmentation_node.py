@@ -204,6 +204,7 @@ class Harness:
 
 @pytest.fixture(scope="module")
 def grey_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64x64 one-layer model: dark -> guidewire, mid grey -> stent, bright -> background."""
     return make_grey_level_model(tmp_path_factory.mktemp("models") / "grey.onnx")
 
 
