@@ -53,6 +53,7 @@ from fluoro_perception.bagio import (
 )
 from fluoro_perception.core.decode import ImageDecodeError, decode_image
 from fluoro_perception.core.types import GUIDEWIRE, STENT, FrameResult, WireDetection
+from fluoro_perception.jsonsafe import json_safe
 from fluoro_perception.metrics import summarize_values
 from fluoro_perception.sim.types import SimFrame, WireTruth
 
@@ -428,7 +429,7 @@ class ReplaySummary:
         self.accuracy = accuracy_figures(evaluation_summary)
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe({**asdict(self), "num_dropped": self.num_dropped})
+        return json_safe({**asdict(self), "num_dropped": self.num_dropped})
 
     def one_line(self) -> str:
         """A one-line summary for the terminal."""
@@ -450,18 +451,6 @@ class ReplaySummary:
 
 def _fmt(value: Any, digits: int = 1) -> str:
     return "n/a" if value is None or not math.isfinite(float(value)) else f"{value:.{digits}f}"
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
 
 
 def render_summary_markdown(summary: ReplaySummary) -> str:

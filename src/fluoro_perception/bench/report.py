@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from fluoro_perception.jsonsafe import json_safe
+
 #: Version of the JSON layout written by :func:`write_json`.
 SCHEMA_VERSION = 1
 
@@ -390,22 +392,9 @@ def format_report(report: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN/inf -> None (JSON has neither), numpy scalars -> Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_json(report: Mapping[str, Any], path: str | Path) -> Path:
     """Write the report as indented JSON (parent folders created) and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_json_safe(dict(report)), indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(json_safe(dict(report)), indent=2, sort_keys=False) + "\n")
     return path

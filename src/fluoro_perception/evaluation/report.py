@@ -43,6 +43,7 @@ from fluoro_perception.evaluation.frame_metrics import (
     EvaluationAccumulator,
     FrameMetrics,
 )
+from fluoro_perception.jsonsafe import json_safe
 from fluoro_perception.sim.types import SimFrame
 
 METRICS_FILE = "metrics.json"
@@ -427,19 +428,6 @@ def plot_latency_histogram(latencies_ms: list[float], path: Path, budget_ms: flo
     return path
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace non-finite floats by None (JSON has no NaN/inf) throughout a structure."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
-
-
 def build_metrics_document(
     accumulator: EvaluationAccumulator,
     run_info: RunInfo,
@@ -489,7 +477,7 @@ def build_metrics_document(
         "worst_frames": worst,
         "skipped": dict(skipped or {}),
     }
-    return _json_safe(document)
+    return json_safe(document)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
