@@ -991,7 +991,7 @@ def replay_live(
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    from fluoro_perception.cli.run import node_cli_args
+    from fluoro_perception.cli.run import node_cli_args, stop_graph
     from fluoro_perception.evaluation.report import RunInfo
     from fluoro_perception.model_registry import default_model_path
     from fluoro_perception.nodes.bag_player_node import BagPlayerNode
@@ -1127,14 +1127,7 @@ def replay_live(
         if not finished:
             summary.skipped["not played before the deadline"] = max(0, frames_in_bag - published)
     finally:
-        if executor is not None:
-            for node in nodes:
-                executor.remove_node(node)
-            time.sleep(0.2)  # let callbacks already in the pool finish (see cli/run.py)
-            executor.shutdown(timeout_sec=2.0)
-        for node in reversed(nodes):
-            node.destroy_node()  # the recorder closes its bag here
-        rclpy.try_shutdown(context=context)
+        stop_graph(executor, nodes, context)  # the recorder closes its bag here
 
     record = recorder.frame_records()
     summary.frames_processed = len(record)

@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.executors import MultiThreadedExecutor
 
     from fluoro_perception.cli.infer import provider_names
-    from fluoro_perception.cli.run import node_cli_args
+    from fluoro_perception.cli.run import node_cli_args, stop_graph
     from fluoro_perception.evaluation.report import RunInfo
     from fluoro_perception.model_registry import default_model_path
     from fluoro_perception.nodes.bag_recorder_node import BagRecorderNode
@@ -374,14 +374,7 @@ def run(args: argparse.Namespace) -> int:
         finished = sim.finished.is_set()
         wall_s = time.monotonic() - run_start
     finally:
-        if executor is not None:
-            for node in nodes:
-                executor.remove_node(node)
-            time.sleep(0.2)  # callbacks already in the pool finish first (see cli/run.py)
-            executor.shutdown(timeout_sec=2.0)
-        for node in reversed(nodes):
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        stop_graph(executor, nodes, context)
 
     records = recorder.frame_records()
     end_to_end = {s: r.end_to_end_ms for s, r in records.items() if r.end_to_end_ms is not None}

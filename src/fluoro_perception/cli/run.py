@@ -218,6 +218,26 @@ def _summary(segmentation: Any) -> str:
     )
 
 
+def stop_graph(executor: Any, nodes: list[Any], context: Any) -> None:
+    """Tear down an in-process graph started on ``executor`` (None if it never started).
+
+    Nodes leave the executor first; callbacks already handed to the thread pool then get
+    0.2 s to finish before the executor's guard condition is destroyed (else rclpy reports
+    an InvalidHandle task); nodes are destroyed in reverse start order (a recorder closes
+    its bag there) and the context is shut down.
+    """
+    import rclpy
+
+    if executor is not None:
+        for node in nodes:
+            executor.remove_node(node)
+        time.sleep(0.2)
+        executor.shutdown(timeout_sec=2.0)
+    for node in reversed(nodes):
+        node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the graph, spin until done, shut down cleanly; 0 on success."""
     if args.frames < 0:
@@ -297,13 +317,4 @@ def run(args: argparse.Namespace) -> int:
             return 1
         return 0
     finally:
-        if executor is not None:
-            for node in started:
-                executor.remove_node(node)
-            # callbacks already handed to the thread pool finish before the executor's
-            # guard condition is destroyed (else rclpy reports an InvalidHandle task)
-            time.sleep(0.2)
-            executor.shutdown(timeout_sec=2.0)
-        for node in reversed(started):
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        stop_graph(executor, started, context)
