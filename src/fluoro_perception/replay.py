@@ -640,14 +640,14 @@ def replay_offline(
     )
     from fluoro_perception.evaluation.report import RunInfo, WorstFrames, write_report
     from fluoro_perception.nodes import conversions as conv
-    from fluoro_perception.nodes.segmentation_node import PerceptionStats, SegmentationNode
+    from fluoro_perception.nodes.segmentation_node import PerceptionStats
 
     spacing, spacing_source = resolve_pixel_spacing(bag_path, pixel_spacing_m)
     config = load_node_config({"pixel_spacing_m": spacing})
     engine = load_engine(None if model is None else Path(model), providers or DEFAULT_PROVIDERS)
     out, output_bag = prepare_output_dir(output_dir, overwrite)
     topics = perception_topics(namespace)
-    pipeline = PerceptionPipeline(engine, SegmentationNode._pipeline_config(config))
+    pipeline = PerceptionPipeline(engine, config.pipeline_config())
     stats = PerceptionStats(window_s=math.inf, latency_samples=1_000_000)
     summary = ReplaySummary(
         mode="offline",

@@ -36,7 +36,7 @@ import numpy as np
 from fluoro_perception.bench.report import summarize_ms
 from fluoro_perception.core.decode import decode_image_msg, encode_image
 from fluoro_perception.core.engine import DEFAULT_PROVIDERS, InferenceEngine
-from fluoro_perception.core.pipeline import PerceptionPipeline, PipelineConfig
+from fluoro_perception.core.pipeline import PerceptionPipeline
 from fluoro_perception.core.types import FrameResult
 from fluoro_perception.nodes.params import SegmentationNodeConfig
 
@@ -91,18 +91,6 @@ def rclpy_available() -> tuple[bool, str]:
     except ImportError as exc:  # the PyPI ROS wheels are optional for the pure core
         return False, f"rclpy not importable ({exc})"
     return True, ""
-
-
-def node_pipeline_config(config: SegmentationNodeConfig | None = None) -> PipelineConfig:
-    """The :class:`PipelineConfig` ``segmentation_node`` builds from its (default) parameters."""
-    config = config or SegmentationNodeConfig()
-    return PipelineConfig(
-        geometry=config.geometry,
-        tracker=config.tracker,
-        tracking_enabled=config.tracking_enabled,
-        bit_depth=config.bit_depth or None,
-        min_tip_confidence=config.min_tip_confidence,
-    )
 
 
 def build_output_messages(
@@ -240,7 +228,9 @@ def bench_inprocess(
     engine = InferenceEngine(
         model_path, providers=providers, intra_op_threads=intra_op_threads, fp16=fp16
     )
-    pipeline = PerceptionPipeline(engine, node_pipeline_config(node_config))
+    pipeline = PerceptionPipeline(
+        engine, (node_config or SegmentationNodeConfig()).pipeline_config()
+    )
     stage_names = ["msg_decode", *PIPELINE_STAGES]
     if build_messages:
         stage_names += ["build_messages", "serialize"]

@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from fluoro_perception.core.geometry import GeometryConfig
+from fluoro_perception.core.pipeline import PipelineConfig
 from fluoro_perception.core.tracking import TrackerConfig
 
 #: Keys of the per-field metadata dictionary (``dataclasses.field(metadata=...)``).
@@ -260,6 +261,16 @@ class SegmentationNodeConfig:
             raise ValueError(
                 f"bit_depth={self.bit_depth}; expected 0 (auto), 12 or 16 (mono16 input only)"
             )
+
+    def pipeline_config(self) -> PipelineConfig:
+        """The perception pipeline settings these node parameters select."""
+        return PipelineConfig(
+            geometry=self.geometry,
+            tracker=self.tracker,
+            tracking_enabled=self.tracking_enabled,
+            bit_depth=self.bit_depth or None,
+            min_tip_confidence=self.min_tip_confidence,
+        )
 
 
 # --------------------------------------------------------------------------------------

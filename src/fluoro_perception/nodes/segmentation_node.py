@@ -50,7 +50,7 @@ from visualization_msgs.msg import MarkerArray
 from fluoro_perception.core.decode import ImageDecodeError
 from fluoro_perception.core.engine import InferenceEngine
 from fluoro_perception.core.overlay import render_overlay
-from fluoro_perception.core.pipeline import PerceptionPipeline, PipelineConfig
+from fluoro_perception.core.pipeline import PerceptionPipeline
 from fluoro_perception.core.types import FrameResult
 from fluoro_perception.model_registry import default_model_path, verify_model
 from fluoro_perception.nodes import conversions as conv
@@ -372,20 +372,8 @@ class SegmentationNode(LifecycleNode):
         if pipeline_changed:
             with self._lock:
                 if self._engine is not None:
-                    self._pipeline = PerceptionPipeline(
-                        self._engine, self._pipeline_config(new_config)
-                    )
+                    self._pipeline = PerceptionPipeline(self._engine, new_config.pipeline_config())
                     self.get_logger().info("pipeline settings changed: tracking restarts")
-
-    @staticmethod
-    def _pipeline_config(config: SegmentationNodeConfig) -> PipelineConfig:
-        return PipelineConfig(
-            geometry=config.geometry,
-            tracker=config.tracker,
-            tracking_enabled=config.tracking_enabled,
-            bit_depth=config.bit_depth or None,
-            min_tip_confidence=config.min_tip_confidence,
-        )
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -406,7 +394,7 @@ class SegmentationNode(LifecycleNode):
                 warmup_runs=config.model.warmup_runs,
                 expected_sha256=config.model.expected_sha256 or card_sha256,
             )
-            pipeline = PerceptionPipeline(engine, self._pipeline_config(config))
+            pipeline = PerceptionPipeline(engine, config.pipeline_config())
         except Exception as exc:
             # any load failure (ModelLoadError, a missing file, an ONNX Runtime error) is
             # a FAILED transition with one line, never the lifecycle error state or a crash
