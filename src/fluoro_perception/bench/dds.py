@@ -286,6 +286,23 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def isolated_dds_env(domain_id: int | None = None) -> dict[str, str]:
+    """Environment for child processes on their own DDS domain, localhost-only discovery.
+
+    ``domain_id`` None draws one at random in 1..101, so parallel runs never hear each
+    other; output is unbuffered so logs are complete when a process is killed.
+    """
+    if domain_id is None:
+        domain_id = random.SystemRandom().randint(1, 101)
+    env = dict(os.environ)
+    env.update(
+        ROS_DOMAIN_ID=str(domain_id),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
 def log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -456,14 +473,8 @@ def bench_dds(
     bad_rates = [r for r in rates_hz if not 0 < float(r) <= _MAX_RATE_HZ]
     if bad_rates:
         raise ValueError(f"rates {bad_rates} Hz; expected rates in (0, {_MAX_RATE_HZ:g}] Hz")
-    if domain_id is None:
-        domain_id = random.SystemRandom().randint(1, 101)
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(domain_id),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        PYTHONUNBUFFERED="1",
-    )
+    env = isolated_dds_env(domain_id)
+    domain_id = int(env["ROS_DOMAIN_ID"])
     provider_list = "[" + ", ".join(f"'{p}'" for p in providers) + "]"
     module = "fluoro_perception.bench.dds"
     with tempfile.TemporaryDirectory(prefix="fluoro_bench_dds_") as temporary:

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
 import sys
 import tempfile
 import threading
@@ -44,6 +42,7 @@ from fluoro_perception.bench.dds import (
     RESULT_PREFIX,
     Processes,
     counter_deltas,
+    isolated_dds_env,
     log_tail,
     match_run,
     read_records,
@@ -305,13 +304,8 @@ def soak(
     model_path = Path(model_path).resolve()
     if not model_path.is_file():
         raise FileNotFoundError(f"model {model_path} does not exist; pass --model FILE.onnx")
-    domain_id = random.SystemRandom().randint(1, 101)
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(domain_id),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        PYTHONUNBUFFERED="1",
-    )
+    env = isolated_dds_env()
+    domain_id = int(env["ROS_DOMAIN_ID"])
     module = "fluoro_perception.bench.dds"
     node_arguments = ["-p", f"model.path:={model_path}", "-p",
                       "model.providers:=['CPUExecutionProvider']"]  # fmt: skip
