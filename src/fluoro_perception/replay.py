@@ -748,14 +748,8 @@ def replay_offline(
     summary.rate_hz = summary.frames_processed / summary.wall_s if summary.wall_s > 0 else 0.0
     summary.input_rate_hz = _input_rate_hz(stamps)
     if accumulator.num_frames:
-        run_info = RunInfo(
-            model_path=str(engine.model_path),
-            model_sha256=engine.model_sha256,
-            architecture=engine.metadata.architecture,
-            model_version=engine.metadata.version,
-            provider=engine.active_provider,
-            dataset_path=str(bag_path),
-            dataset_frames=summary.frames_in_bag,
+        run_info = RunInfo.for_engine(
+            engine, dataset_path=str(bag_path), dataset_frames=summary.frames_in_bag
         )
         skipped_frames = {**summary.skipped, **dropped}
         paths = write_report(
@@ -1154,20 +1148,13 @@ def replay_live(
     with open_bag(bag_path) as bag:
         stamps = [image.stamp_ns for image in _safe_images(bag, topic)]
     summary.input_rate_hz = _input_rate_hz(stamps)
-    from fluoro_perception.core.engine import InferenceEngine
-
-    # the report header names the model; the node's engine is gone, so read it once more
-    engine = InferenceEngine(model_path, providers=["CPUExecutionProvider"], warmup_runs=0)
-    run_info = RunInfo(
-        model_path=str(engine.model_path),
-        model_sha256=engine.model_sha256,
-        architecture=engine.metadata.architecture,
-        model_version=engine.metadata.version,
-        provider=f"{node_provider or 'unknown'} (segmentation_node, live)",
+    # the report header names the model the node ran (read from the file)
+    run_info = RunInfo.for_model_file(
+        model_path,
+        f"{node_provider or 'unknown'} (segmentation_node, live)",
         dataset_path=str(bag_path),
         dataset_frames=frames_in_bag,
     )
-    engine.close()
     paths, accuracy_summary, eval_skipped = evaluate_recorded(
         out,
         bag_path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import numpy as np
 import onnx
@@ -17,6 +18,7 @@ from fluoro_perception.core.engine import (
     InferenceEngine,
     ModelLoadError,
     file_sha256,
+    read_model_metadata,
 )
 from fluoro_perception.core.model_metadata import METADATA_KEY, ModelMetadata
 
@@ -138,6 +140,14 @@ def test_damaged_files(model_path, tmp_path, damage, fragment):
     message = str(info.value)
     assert str(model_path) in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("damage", [_truncated, lambda p: _set_metadata_text(p, "[1, 2]")])
+def test_read_model_metadata_without_a_session(model_path, tmp_path, damage):
+    assert read_model_metadata(model_path) == _engine(model_path, tmp_path).metadata
+    damage(model_path)
+    with pytest.raises(ModelLoadError, match=re.escape(str(model_path))):
+        read_model_metadata(model_path)
 
 
 def test_missing_file(tmp_path):

@@ -409,19 +409,12 @@ def run(args: argparse.Namespace) -> int:
     if not finished:
         summary.skipped["not simulated before the timeout"] = int(args.frames) - published
 
-    from fluoro_perception.core.engine import InferenceEngine
-
-    engine = InferenceEngine(model_path, providers=["CPUExecutionProvider"], warmup_runs=0)
-    run_info = RunInfo(
-        model_path=str(engine.model_path),
-        model_sha256=engine.model_sha256,
-        architecture=engine.metadata.architecture,
-        model_version=engine.metadata.version,
-        provider=f"{provider or 'unknown'} (segmentation_node, live)",
+    run_info = RunInfo.for_model_file(
+        model_path,
+        f"{provider or 'unknown'} (segmentation_node, live)",
         dataset_path=summary.bag_path,
         dataset_frames=int(args.frames),
     )
-    engine.close()
     paths, accuracy, _ = evaluate_recorded(
         out,
         output_bag,

@@ -69,12 +69,8 @@ def run(args: argparse.Namespace) -> int:
     records = dataset.records[: args.max_frames] if args.max_frames else dataset.records
     engine = load_engine(args.model, args.providers)
     prepare_output(args.output, args.overwrite, METRICS_FILE)
-    run_info = RunInfo(
-        model_path=str(engine.model_path),
-        model_sha256=engine.model_sha256,
-        architecture=engine.metadata.architecture,
-        model_version=engine.metadata.version,
-        provider=engine.active_provider,
+    run_info = RunInfo.for_engine(
+        engine,
         dataset_path=str(dataset.root),
         dataset_frames=len(dataset),
         max_frames=args.max_frames,

@@ -161,6 +161,15 @@ def _read_model(path: Path) -> tuple[onnx.ModelProto, ModelMetadata]:
     return model, metadata
 
 
+def read_model_metadata(path: str | Path) -> ModelMetadata:
+    """The metadata of an exported model file, without starting an ONNX Runtime session.
+
+    Raises :class:`ModelLoadError` with one line when the file is unreadable or carries no
+    valid metadata (the same checks as :class:`InferenceEngine`).
+    """
+    return _read_model(Path(path))[1]
+
+
 class InferenceEngine:
     """One ONNX Runtime session for one exported segmentation model.
 

@@ -227,6 +227,36 @@ class RunInfo:
     date_utc: str = field(default_factory=utc_now_iso)
     machine: dict = field(default_factory=machine_info)
 
+    @classmethod
+    def for_engine(cls, engine: Any, **dataset: Any) -> RunInfo:
+        """Header of a run on ``engine`` (an :class:`~fluoro_perception.core.engine.
+        InferenceEngine`); ``dataset``: ``dataset_path``, ``dataset_frames`` and optional
+        ``max_frames``."""
+        return cls(
+            model_path=str(engine.model_path),
+            model_sha256=engine.model_sha256,
+            architecture=engine.metadata.architecture,
+            model_version=engine.metadata.version,
+            provider=engine.active_provider,
+            **dataset,
+        )
+
+    @classmethod
+    def for_model_file(cls, model_path: str | Path, provider: str, **dataset: Any) -> RunInfo:
+        """Header of a run that another process's engine ran (live replay, demo): model
+        metadata and sha256 read from the file, without an ONNX Runtime session."""
+        from fluoro_perception.core.engine import file_sha256, read_model_metadata
+
+        metadata = read_model_metadata(model_path)
+        return cls(
+            model_path=str(Path(model_path)),
+            model_sha256=file_sha256(model_path),
+            architecture=metadata.architecture,
+            model_version=metadata.version,
+            provider=provider,
+            **dataset,
+        )
+
 
 @dataclass(frozen=True)
 class WorstFrame:
