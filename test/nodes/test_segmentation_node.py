@@ -115,6 +115,16 @@ def image_msg(stamp_ns: int, image: np.ndarray | None = None, encoding: str = "m
 # ------------------------------------------------------------------ harness
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S) -> None:
+    """Poll ``condition`` every 20 ms until it is true; AssertionError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
 class Harness:
     """A context, an executor thread, the node under test and a recording test node."""
 
@@ -166,12 +176,7 @@ class Harness:
         return self.probe.get_clock().now().nanoseconds
 
     def wait_for(self, condition: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        wait_for(condition, what, timeout_s)
 
     def wait_for_subscriber(self) -> None:
         self.wait_for(lambda: self.publisher.get_subscription_count() > 0, "node subscription")

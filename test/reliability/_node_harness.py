@@ -8,7 +8,6 @@ tests drive exactly the same set-up as the node's own tests, plus small helpers.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 _NODES_TESTS = str(Path(__file__).resolve().parents[1] / "nodes")
@@ -27,6 +26,7 @@ from test_segmentation_node import (  # noqa: E402  (needs the path above)
     image_msg,
     make_grey_level_model,
     scene_image,
+    wait_for,
 )
 
 from fluoro_perception.nodes import conversions as conv  # noqa: E402
@@ -60,13 +60,3 @@ def diagnostics_values(harness: Harness) -> list[dict[str, str]]:
 def outputs_with_stamp(harness: Harness, key: str, stamp_ns: int) -> list:
     """Messages recorded on output ``key`` whose header stamp is ``stamp_ns``."""
     return [m for m in harness.messages(key) if conv.stamp_to_ns(m.header.stamp) == stamp_ns]
-
-
-def wait_for(condition, what: str, timeout_s: float = DEADLINE_S) -> None:
-    """Poll ``condition`` every 20 ms until it is true; AssertionError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
