@@ -33,7 +33,9 @@ class DataConfig:
     sequence ids: a ``val_fraction`` of them (shuffled with ``split_seed``) validates.
 
     ``frames_per_sequence`` consecutive frames are taken from each training sequence
-    before a new one is simulated; ``num_workers`` DataLoader processes simulate while
+    before a new one is simulated; ``shuffle_buffer`` > 0 passes the simulated examples
+    through a random buffer of that many, so a batch mixes several sequences instead of
+    being ``batch_size`` near-identical frames of one (0: stream order); ``num_workers`` DataLoader processes simulate while
     the main process trains; ``tip_sigma_px`` [px] is the Gaussian width of the tip
     heatmap targets.
 
@@ -52,6 +54,7 @@ class DataConfig:
     scenarios: tuple[str, ...] = SCENARIOS
     val_scenarios: tuple[str, ...] = SCENARIOS
     frames_per_sequence: int = 8
+    shuffle_buffer: int = 0
     train_seed_offset: int = 0
     val_seed_offset: int = 10_000_000
     val_sequences: int = 12
@@ -90,6 +93,10 @@ class DataConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name}={getattr(self, name)}; expected an integer >= 1")
+        if self.shuffle_buffer < 0:
+            raise ValueError(
+                f"data.shuffle_buffer={self.shuffle_buffer}; expected >= 0 (0 = stream order)"
+            )
         if self.num_workers < 0:
             raise ValueError(
                 f"data.num_workers={self.num_workers}; expected >= 0 (0 = main process)"

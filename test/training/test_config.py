@@ -70,6 +70,7 @@ def test_yaml_builds_frozen_nested_dataclasses(tmp_path):
         ("data.source", "web", "data.source"),
         ("data.source", "folder", "data.path"),
         ("data.batch_size", 0, "data.batch_size"),
+        ("data.shuffle_buffer", -1, "data.shuffle_buffer"),
         ("data.val_fraction", 1.5, "data.val_fraction"),
         ("data.scenarios", ["moon"], "data.scenarios"),
         ("data.crop_size", [256, 256], "data.crop_size"),  # larger than image_size

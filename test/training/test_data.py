@@ -20,6 +20,7 @@ from fluoro_training.data.folder import FolderTrainStream, folder_split, folder_
 from fluoro_training.data.sim_stream import (
     SimulatorStream,
     held_out_data,
+    shuffle_buffered,
     training_sequence_seeds,
     validation_examples,
     validation_frames,
@@ -84,6 +85,46 @@ def test_sim_stream_is_deterministic_for_a_seed():
     other = next(iter(SimulatorStream(tiny_data(), spec, seed=4)))
     assert torch.equal(first["image"], again["image"])
     assert not torch.equal(first["image"], other["image"])
+
+
+@pytest.mark.parametrize("size", [0, 1, 4, 50])
+def test_shuffle_buffer_yields_every_item_once(size):
+    rng = np.random.default_rng(0)
+    out = list(shuffle_buffered(iter(range(30)), size, rng))
+    assert sorted(out) == list(range(30))  # nothing lost or repeated, finite stream drained
+    if size <= 1:
+        assert out == list(range(30))
+    else:
+        assert out != list(range(30))
+
+
+def test_shuffle_buffer_mixes_and_bounds_the_delay():
+    size = 8
+    out = list(
+        itertools.islice(shuffle_buffered(itertools.count(), size, np.random.default_rng(1)), 200)
+    )
+    assert len(set(out)) == 200
+    # item k is read only after k - size + 1 items were yielded: never early ...
+    assert all(item <= position + size for position, item in enumerate(out))
+    # ... and consecutive runs of the stream order are broken up
+    assert sum(b == a + 1 for a, b in itertools.pairwise(out)) < 50
+
+
+def test_sim_stream_buffer_mixes_sequences():
+    """With frames_per_sequence=4 and no buffer a window of 4 examples is one sequence;
+    the buffer interleaves examples of different sequences (told apart by their tips)."""
+    spec = PreprocessSpec(input_size=(SIZE, SIZE))
+    plain = SimulatorStream(tiny_data(frames_per_sequence=4), spec, seed=5)
+    mixed = SimulatorStream(tiny_data(frames_per_sequence=4, shuffle_buffer=16), spec, seed=5)
+    plain_images = [e["image"] for e in itertools.islice(iter(plain), 32)]
+    mixed_images = [e["image"] for e in itertools.islice(iter(mixed), 16)]
+    # every buffered example is one of the stream's examples (same draws, other order)
+    assert all(any(torch.equal(m, p) for p in plain_images) for m in mixed_images)
+    positions = [
+        next(i for i, p in enumerate(plain_images) if torch.equal(m, p)) for m in mixed_images
+    ]
+    assert positions != sorted(positions)
+    assert len({p // 4 for p in positions[:4]}) > 1  # the first batch of 4 spans sequences
 
 
 @pytest.mark.parametrize(

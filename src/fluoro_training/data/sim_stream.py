@@ -120,6 +120,32 @@ class TrainingStream(IterableDataset):
         return self.rank * workers + worker, self.world_size * workers
 
 
+def shuffle_buffered(
+    items: Iterator[dict[str, torch.Tensor]], size: int, rng: np.random.Generator
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Yield ``items`` in a locally random order through a buffer of ``size`` entries.
+
+    Fills the buffer, then repeatedly yields a random entry and puts the next item in its
+    place (the scheme of ``tf.data``'s shuffle; torch's ``Shuffler`` datapipe is
+    deprecated). ``size`` <= 1 yields the stream unchanged. On an endless stream every
+    item is yielded exactly once; a finite one is drained in random order at its end.
+    """
+    if size <= 1:
+        yield from items
+        return
+    buffer: list[dict[str, torch.Tensor]] = []
+    for item in items:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        index = int(rng.integers(size))
+        yield buffer[index]
+        buffer[index] = item
+    order = rng.permutation(len(buffer))
+    for index in order:
+        yield buffer[int(index)]
+
+
 class SimulatorStream(TrainingStream):
     """Endless stream of augmented training crops from fresh simulator sequences.
 
@@ -138,11 +164,16 @@ class SimulatorStream(TrainingStream):
     start_index : int
         Sequences each stream skips (set on resume so no sequence is seen twice).
 
-    Yields examples of :func:`fluoro_training.data.examples.make_example` at ``crop_size``.
+    Yields examples of :func:`fluoro_training.data.examples.make_example` at ``crop_size``,
+    through :func:`shuffle_buffered` when ``data.shuffle_buffer`` > 0.
     """
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         stream, n_streams = self.stream_index()
+        rng = np.random.default_rng([self.seed, stream, self.start_index, 13])
+        return shuffle_buffered(self._examples(stream, n_streams), self.data.shuffle_buffer, rng)
+
+    def _examples(self, stream: int, n_streams: int) -> Iterator[dict[str, torch.Tensor]]:
         preprocessor = Preprocessor(self.preprocessing)
         augment_config = AugmentConfig() if self.data.augment else None
         for seed in training_sequence_seeds(self.data, stream, n_streams, self.start_index):
