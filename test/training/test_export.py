@@ -183,6 +183,11 @@ def test_cli_train_then_compare_smoke(tmp_path, capsys):
     assert rows[1]["architecture"] == "fra_net" and rows[1]["steps"] == 1
     for row in rows:
         assert row["params_m"] > 0 and row["cpu_ms"] > 0 and row["gflops"] > 0
+        # tip / dual-wire columns come from the runtime pipeline on the same frames (None in
+        # the JSON where an untrained model found no tip or the set has no dual wire)
+        assert {"tip_error_median_px", "tip_found_rate", "both_wires_found"} <= set(row)
+        assert row["tip_found_rate"] is None or 0.0 <= row["tip_found_rate"] <= 1.0
+        assert not any(key.startswith("tip_") and "heatmap" in key for key in row)
     assert (compare_dir / "trained" / "trained.onnx").is_file()
 
     bad = main(["compare", "--models", "unet", "--checkpoint", "nopath"])

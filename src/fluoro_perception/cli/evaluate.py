@@ -57,12 +57,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``evaluate``; returns the exit code (errors raise and exit 2 in ``main``)."""
     from tqdm import tqdm
 
-    from fluoro_perception.core.pipeline import PerceptionPipeline, PipelineConfig
-    from fluoro_perception.evaluation.frame_metrics import (
-        EvaluationAccumulator,
-        compute_frame_metrics,
-    )
     from fluoro_perception.evaluation.report import METRICS_FILE, RunInfo, WorstFrames, write_report
+    from fluoro_perception.evaluation.runner import FrameEvaluator, frame_encoding
     from fluoro_perception.sim.dataset import DatasetError, load_frame, read_dataset
 
     dataset = read_dataset(args.dataset)
@@ -75,12 +71,10 @@ def run(args: argparse.Namespace) -> int:
         dataset_frames=len(dataset),
         max_frames=args.max_frames,
     )
-    # one pipeline per bit depth so 12-bit and 16-bit frames are scaled as recorded
-    pipelines: dict[int | None, PerceptionPipeline] = {}
-    accumulator = EvaluationAccumulator()
+    evaluator = FrameEvaluator(engine)
+    accumulator = evaluator.accumulator
     worst = WorstFrames(args.worst)
     skipped: dict[str, int] = {}
-    previous_sequence: str | None = None
     for record in tqdm(records, desc="evaluate", unit="frame", disable=args.quiet, file=sys.stderr):
         try:
             truth = load_frame(record)
@@ -88,20 +82,8 @@ def run(args: argparse.Namespace) -> int:
             skipped["unreadable frame"] = skipped.get("unreadable frame", 0) + 1
             tqdm.write(f"skipped: {exc}", file=sys.stderr)
             continue
-        bit_depth = None if truth.bit_depth == 8 else truth.bit_depth
-        if bit_depth not in pipelines:
-            pipelines[bit_depth] = PerceptionPipeline(engine, PipelineConfig(bit_depth=bit_depth))
-        pipeline = pipelines[bit_depth]
-        if truth.sequence_id != previous_sequence:
-            for each in pipelines.values():
-                each.reset_tracking()
-            previous_sequence = truth.sequence_id
-        encoding = "mono8" if truth.image.dtype.itemsize == 1 else "mono16"
-        stamp_ns = round(truth.timestamp_s * 1e9)
-        result = pipeline.process(truth.image, stamp_ns, encoding)
-        metrics = compute_frame_metrics(result, truth)
-        accumulator.add(metrics)
-        worst.offer(metrics, truth.image, encoding, result, truth)
+        result, metrics = evaluator.evaluate(truth)
+        worst.offer(metrics, truth.image, frame_encoding(truth), result, truth)
     if accumulator.num_frames == 0:
         raise ValueError(f"no frame of {args.dataset} could be evaluated ({skipped})")
     paths = write_report(
