@@ -208,6 +208,44 @@ def test_gap_not_bridged_when_ends_are_not_collinear():
     assert len(wires) == 2
 
 
+def test_wire_cut_by_steep_struts_with_a_sideways_jog_is_one_wire():
+    """Struts of a large stent cut a thick wire every ~20 px at a slant; the skeleton ends
+    bend along the slanted cuts, so the short gaps look steep: still one wire."""
+    wire_prob = draw_wires([[(5, 64), (122, 64)]], thickness=4)
+    for x in range(20, 110, 20):
+        cv2.line(wire_prob, (x - 5, 57), (x + 5, 71), 0.0, 2)  # a strut over the wire
+    strict = extract_wires(wire_prob, None, GeometryConfig(max_wires=3, gap_lateral_px=0.0))
+    assert max((w.length_px for w in strict), default=0.0) < 40  # fragments only
+    wires = extract_wires(wire_prob, None, GeometryConfig(max_wires=3))
+    assert len(wires) == 1 and wires[0].length_px > 100
+    np.testing.assert_allclose(wires[0].centerline_px[:, 1], 64.0, atol=1.5)
+
+
+def stent_block(center, size=(40, 14)) -> np.ndarray:
+    stent = np.zeros((SIZE, SIZE), np.float32)
+    x, y = center
+    stent[y - size[1] // 2 : y + size[1] // 2, x - size[0] // 2 : x + size[0] // 2] = 1.0
+    return stent
+
+
+def test_wire_is_bridged_through_a_stent_and_only_through_one():
+    # the wire mask stops where the stent (over the wire) takes the label: a 40 px gap
+    wire_prob = draw_wires([[(5, 64), (44, 64)], [(84, 64), (122, 64)]])
+    stent = stent_block((64, 64))
+    config = GeometryConfig(max_wires=3)
+    assert len(extract_wires(wire_prob, None, config)) == 2  # 40 px > gap_bridge_px
+    wires = extract_wires(wire_prob, None, config, stent_prob=stent)
+    assert len(wires) == 1 and wires[0].length_px > 122 - 5 - 4
+    np.testing.assert_allclose(wires[0].centerline_px[:, 1], 64.0, atol=1.0)
+    # disabled, or the stent elsewhere: no bridge
+    off = GeometryConfig(max_wires=3, stent_bridge_px=0.0)
+    assert len(extract_wires(wire_prob, None, off, stent_prob=stent)) == 2
+    assert len(extract_wires(wire_prob, None, config, stent_prob=stent_block((64, 20)))) == 2
+    # the far piece runs off at 90 deg: its end does not point at the near end
+    away = draw_wires([[(5, 64), (44, 64)], [(84, 70), (80, 125)]])
+    assert len(extract_wires(away, None, config, stent_prob=stent)) == 2
+
+
 def test_small_noise_blobs_are_removed():
     rng = np.random.default_rng(0)
     wire_prob = draw_wires([[(10, 64), (118, 64)]])
@@ -340,6 +378,9 @@ def test_stent_strut_mesh_is_one_instance_and_two_stents_are_two():
         ("max_wires", 0),
         ("smoothing_window_px", 4),
         ("gap_bridge_px", -1.0),
+        ("stent_bridge_px", -5.0),
+        ("gap_lateral_px", float("nan")),
+        ("stent_touch_px", -1),
         ("tip_direction_length_px", 0.0),
         ("max_junction_turn_rad", 4.0),
     ],

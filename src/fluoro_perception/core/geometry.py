@@ -93,7 +93,22 @@ class GeometryConfig:
     gap_bridge_px : float
         Largest gap between two collinear chain ends that is bridged [px]; 0 disables.
     gap_max_angle_rad : float
-        Largest angle between an end's direction and the gap vector for bridging [rad].
+        Largest angle between the two ends' directions, and between their mean direction
+        and the gap vector, for bridging [rad].
+    gap_lateral_px : float
+        Sideways offset between two facing ends that is bridged whatever the gap's
+        angle [px]: where struts or noise cut a wire every few pixels, the skeleton ends
+        bend by up to about the wire's width, so short gaps look steep.
+    stent_bridge_px : float
+        Largest gap bridged where the wire runs through a stent [px]; 0 disables. A stent
+        is delivered over the wire, so the wire continues under its struts, but pixels
+        there are labelled stent and the wire mask breaks for the stent's length
+        (8-40 mm, up to ~400 px at 0.1 mm/px).
+        Both ends must touch the same stent (within ``stent_touch_px``) and each must
+        point at the other end within twice ``gap_max_angle_rad`` (a stent on a curved
+        vessel bends the wire inside it).
+    stent_touch_px : int
+        Distance from a chain end within which it touches a stent [px].
     max_wires : int
         Most wire instances returned (2 for dual-guidewire PCI).
     min_wire_length_px : float
@@ -137,6 +152,9 @@ class GeometryConfig:
     direction_sample_px: int = 10
     gap_bridge_px: float = 15.0
     gap_max_angle_rad: float = 0.6
+    gap_lateral_px: float = 4.0
+    stent_bridge_px: float = 300.0
+    stent_touch_px: int = 3
     max_wires: int = 2
     min_wire_length_px: float = 20.0
     smoothing_window_px: int = 9
@@ -153,7 +171,11 @@ class GeometryConfig:
     stent_outline_epsilon_px: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("wire_threshold", "stent_threshold", "catheter_threshold"):
+        for name in (
+            "wire_threshold",
+            "stent_threshold",
+            "catheter_threshold",
+        ):
             value = getattr(self, name)
             if not 0.0 < value < 1.0:
                 raise ValueError(
@@ -180,7 +202,12 @@ class GeometryConfig:
                     f"GeometryConfig.{name}={value!r}: expected a finite number > 0; "
                     "use the default or a positive value."
                 )
-        non_negative = ("gap_bridge_px", "min_wire_length_px")
+        non_negative = (
+            "gap_bridge_px",
+            "min_wire_length_px",
+            "stent_bridge_px",
+            "gap_lateral_px",
+        )
         for name in non_negative:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -196,6 +223,7 @@ class GeometryConfig:
             "tip_search_radius_px": 0,
             "border_margin_px": 0,
             "stent_close_px": 0,
+            "stent_touch_px": 0,
             "stent_min_area_px": 0,
         }
         for name, minimum in integers_min.items():
@@ -560,11 +588,33 @@ def _concatenate(pieces: list[np.ndarray]) -> np.ndarray:
     return points[keep]
 
 
-def _bridge_gaps(chains: list[np.ndarray], config: GeometryConfig) -> list[np.ndarray]:
-    """Join chains whose ends face each other across a short, collinear gap."""
-    if config.gap_bridge_px <= 0 or len(chains) < 2:
+def _touched_labels(labels: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
+    """Largest component label within ``radius`` px of each ``(x, y)`` point (0: none)."""
+    height, width = labels.shape
+    touched = np.zeros(len(points), np.int32)
+    for k, (x, y) in enumerate(np.rint(points).astype(np.intp)):
+        window = labels[
+            max(y - radius, 0) : min(y + radius + 1, height),
+            max(x - radius, 0) : min(x + radius + 1, width),
+        ]
+        touched[k] = int(window.max()) if window.size else 0
+    return touched
+
+
+def _bridge_gaps(
+    chains: list[np.ndarray], config: GeometryConfig, stent_mask: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Join chains whose ends face each other across a short, collinear gap, or across a
+    longer one that runs through a stent (``stent_mask``, same grid as the chains)."""
+    reach = config.gap_bridge_px
+    if stent_mask is not None and config.stent_bridge_px > 0 and stent_mask.any():
+        reach = max(reach, config.stent_bridge_px)
+    else:
+        stent_mask = None
+    if reach <= 0 or len(chains) < 2:
         return chains
     ends = []  # (chain, side, position, outward direction)
+    straight_ends = []  # end positions behind the bent last pixels
     for chain_index, points in enumerate(chains):
         for side in (0, 1):
             # The last pixels of a skeleton bend along the edge where the mask was cut
@@ -572,16 +622,34 @@ def _bridge_gaps(chains: list[np.ndarray], config: GeometryConfig) -> list[np.nd
             trimmed = _trim(points, config.junction_trim_px, at_start=side == 0)
             inward = _end_direction(trimmed, side == 0, config.direction_sample_px)
             ends.append((chain_index, side, points[0] if side == 0 else points[-1], -inward))
+            straight_ends.append(trimmed[0] if side == 0 else trimmed[-1])
     positions = np.array([end[2] for end in ends])
+    straight_positions = np.array(straight_ends, np.float64)
+    stent_of_end = np.zeros(len(ends), np.int32)
+    if stent_mask is not None:
+        _, stent_labels = cv2.connectedComponents(stent_mask.astype(np.uint8), connectivity=8)
+        stent_of_end = _touched_labels(stent_labels, positions, config.stent_touch_px)
+    stent_cos_limit = math.cos(min(2.0 * config.gap_max_angle_rad, math.pi / 2))
     cos_limit = math.cos(config.gap_max_angle_rad)
     candidates = []
     for i in range(len(ends)):
         gaps = positions - positions[i]
         distances = np.hypot(gaps[:, 0], gaps[:, 1])
-        for j in np.flatnonzero((distances <= config.gap_bridge_px) & (distances > 0)).tolist():
+        for j in np.flatnonzero((distances <= reach) & (distances > 0)).tolist():
             if j <= i or ends[i][0] == ends[j][0]:
                 continue
             unit_gap = gaps[j] / distances[j]
+            through_stent = bool(stent_of_end[i]) and stent_of_end[i] == stent_of_end[j]
+            if distances[j] > config.gap_bridge_px:
+                # a long gap only through one stent, each end pointing into the gap
+                if not (
+                    through_stent
+                    and float(ends[i][3] @ unit_gap) >= stent_cos_limit
+                    and float(ends[j][3] @ -unit_gap) >= stent_cos_limit
+                ):
+                    continue
+                candidates.append((distances[j] * 3.0, i, j))
+                continue
             # The two ends must face each other (anti-parallel directions) and the gap
             # must run along their mean direction; using the mean of both estimates
             # tolerates one end whose last pixels are bent.
@@ -591,7 +659,12 @@ def _bridge_gaps(chains: list[np.ndarray], config: GeometryConfig) -> list[np.nd
             if norm < 1e-9:
                 continue
             along = float(mean_direction @ unit_gap) / norm
-            if facing >= cos_limit and along >= cos_limit:
+            # sideways offset of the gap from the ends' mean direction [px], between the
+            # ends behind their bent last pixels
+            offset = straight_positions[j] - straight_positions[i]
+            lateral = abs(mean_direction[0] * offset[1] - mean_direction[1] * offset[0]) / norm
+            straight = along >= cos_limit or (along > 0.0 and lateral <= config.gap_lateral_px)
+            if facing >= cos_limit and straight:
                 # Prefer short gaps that both ends point straight at.
                 cost = distances[j] * (3.0 - facing - along)
                 candidates.append((cost, i, j))
@@ -659,8 +732,11 @@ def _smooth_centerline(points: np.ndarray, config: GeometryConfig) -> np.ndarray
     return _resample(uniform, config.resample_step_px)
 
 
-def _wire_chains(mask: np.ndarray, config: GeometryConfig) -> list[np.ndarray]:
-    """Ordered skeleton chains (x, y) of a cleaned, padded wire mask."""
+def _wire_chains(
+    mask: np.ndarray, config: GeometryConfig, stent_mask: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Ordered skeleton chains (x, y) of a cleaned, padded wire mask (``stent_mask``: the
+    stent pixels on the same padded grid, for bridging through stents)."""
     skeleton = skeletonize(mask)
     skeleton[0, :] = skeleton[-1, :] = skeleton[:, 0] = skeleton[:, -1] = False
     edges, pixel_degree, _ = _skeleton_edges(skeleton)
@@ -676,7 +752,7 @@ def _wire_chains(mask: np.ndarray, config: GeometryConfig) -> list[np.ndarray]:
             points = edges[e].points if side == 0 else edges[e].points[::-1]
             chain = points if chain is None else _join_through_junction(chain, points, config)
         chains.append(chain)
-    return _bridge_gaps(chains, config)
+    return _bridge_gaps(chains, config, stent_mask)
 
 
 def _trim(points: np.ndarray, length_px: float, at_start: bool) -> np.ndarray:
@@ -875,6 +951,7 @@ def extract_wires(
     *,
     catheter_prob: np.ndarray | None = None,
     image: np.ndarray | None = None,
+    stent_prob: np.ndarray | None = None,
 ) -> list[WireDetection]:
     """Ordered guidewire centerlines with their distal tips.
 
@@ -896,6 +973,9 @@ def extract_wires(
         ``(H, W)`` float image on the same grid, instruments dark (any affine grey
         scale, e.g. the normalized network input); used to recognise a catheter tube
         around an end.
+    stent_prob : np.ndarray, optional
+        ``(H, W)`` stent probability; wire pieces on both sides of a stent are joined
+        through it (``config.stent_bridge_px``).
 
     Returns
     -------
@@ -919,6 +999,8 @@ def extract_wires(
         catheter_prob = _check_map("catheter_prob", catheter_prob, shape)
     if image is not None:
         image = _check_map("image", image, shape).astype(np.float32, copy=False)
+    if stent_prob is not None:
+        stent_prob = _check_map("stent_prob", stent_prob, shape)
 
     mask = wire_prob >= config.wire_threshold
     if field_mask is not None:
@@ -932,7 +1014,10 @@ def extract_wires(
     # Zero border of 1 px so 8-neighbour lookups never leave the array.
     padded = np.pad(roi, 1)
     offset = np.array([x0 - 1.0, y0 - 1.0])
-    chains = _wire_chains(padded, config)
+    stent_roi = None
+    if stent_prob is not None and config.stent_bridge_px > 0:
+        stent_roi = np.pad(stent_prob[y0:y1, x0:x1] >= config.stent_threshold, 1)
+    chains = _wire_chains(padded, config, stent_roi)
 
     context = _TipContext(
         wire_prob=wire_prob,

@@ -385,6 +385,7 @@ class PerceptionPipeline:
                 field_model,
                 catheter_prob=None if self._catheter_index is None else probs[self._catheter_index],
                 image=net_input[0, 0],
+                stent_prob=None if self._stent_index is None else probs[self._stent_index],
             )
             wires = [wire_to_input(wire, transform) for wire in model_wires]
         if self._stent_index is not None:
