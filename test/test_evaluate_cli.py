@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from model_fixtures import make_random_onnx_model
 
@@ -107,3 +108,33 @@ def test_evaluate_bad_dataset_exits_2_with_one_line(tmp_path, model, capsys):
     assert _evaluate(tmp_path / "nothing", "--output", tmp_path / "r", "--model", model) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("fluoro-perception evaluate: error: ")
+
+
+def test_evaluate_oracle_scores_the_ground_truth_on_the_model_grid(
+    tmp_path, model, dataset, capsys
+):
+    """--oracle: the network is replaced by each frame's labels on the model's grid, so the
+    pixel scores are exact and the report says no model ran; the random model scores lower."""
+    output = tmp_path / "ceiling"
+    assert _evaluate(dataset, "--output", output, "--model", model, "--oracle") == 0
+    assert "on none (ground truth)" in capsys.readouterr().out
+    document = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    assert document["model"]["architecture"] == "oracle(random_test_net)"
+    assert document["model"]["sha256"] == "none"
+    oracle = document["summary"]
+    assert oracle["guidewire_f1"] == 1.0 and oracle["guidewire_precision"] == 1.0
+    random_run = tmp_path / "random"
+    assert _evaluate(dataset, "--output", random_run, "--model", model) == 0
+    random_summary = json.loads((random_run / "metrics.json").read_text(encoding="utf-8"))[
+        "summary"
+    ]
+    assert (random_summary["guidewire_f1"] or 0.0) < 0.5
+
+
+def test_ground_truth_engine_needs_a_frame_first(model):
+    from fluoro_perception.core.engine import read_model_metadata
+    from fluoro_perception.evaluation.oracle import GroundTruthEngine
+
+    engine = GroundTruthEngine(read_model_metadata(model))
+    with pytest.raises(RuntimeError, match="before observe"):
+        engine.run(np.zeros((1, 1, 64, 64), np.float32))

@@ -437,3 +437,12 @@ def test_ground_truth_as_prediction_scores_perfectly_on_simulated_frames(tmp_pat
     assert summary["tips"]["num_true"] >= 1  # seed 7 has a visible tip in every frame
     assert summary["tip_error_px"]["count"] == summary["tips"]["num_true"]
     assert summary["tip_error_px"]["max"] == pytest.approx(0.0)
+
+
+def test_docs_list_the_targets_the_report_checks():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "evaluation.md").read_text("utf-8")
+    for target in DEFAULT_TARGETS:
+        row = f"| {target.name} | {target.operator} {target.threshold:g} |"
+        assert row in docs, f"docs/evaluation.md lacks the target row {row!r}"

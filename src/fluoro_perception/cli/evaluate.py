@@ -10,6 +10,7 @@ Examples::
     fluoro-perception evaluate data/sim_test --output reports/default
     fluoro-perception evaluate data/mine --model models/fra_net.onnx --output reports/fra
     fluoro-perception evaluate data/mine --max-frames 200 --providers cuda cpu --output r/gpu
+    fluoro-perception evaluate data/sim_test --oracle --output reports/ceiling
 """
 
 from __future__ import annotations
@@ -47,10 +48,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="K",
         help="worst frames shown as thumbnails in the report (default 6)",
     )
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="replace the network by each frame's ground truth on the model's grid: the "
+        "ceiling of geometry, tip choice and tracking (what a perfect segmentation would score)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a previous report in DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
+
+
+def oracle_engine(model: Path | None):
+    """:class:`GroundTruthEngine` on the grid (classes, heads, preprocessing) of ``model``
+    (default: the shipped default model, checked against its card)."""
+    from fluoro_perception.core.engine import read_model_metadata
+    from fluoro_perception.evaluation.oracle import GroundTruthEngine
+    from fluoro_perception.model_registry import default_model_path, verify_model
+
+    if model is None:
+        model = default_model_path()
+        verify_model(model, require_card=True)
+    return GroundTruthEngine(read_model_metadata(model.expanduser()))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     dataset = read_dataset(args.dataset)
     records = dataset.records[: args.max_frames] if args.max_frames else dataset.records
-    engine = load_engine(args.model, args.providers)
+    engine = oracle_engine(args.model) if args.oracle else load_engine(args.model, args.providers)
     prepare_output(args.output, args.overwrite, METRICS_FILE)
     run_info = RunInfo.for_engine(
         engine,

@@ -35,7 +35,13 @@ class FrameEvaluator:
         self._sequence: str | None = None
 
     def evaluate(self, truth: SimFrame) -> tuple[FrameResult, FrameMetrics]:
-        """Process ``truth.image`` as the node would and add its metrics to the total."""
+        """Process ``truth.image`` as the node would and add its metrics to the total.
+
+        An engine with an ``observe(frame)`` method (the ground-truth oracle of
+        ``evaluate --oracle``) is shown the frame first."""
+        observe = getattr(self.engine, "observe", None)
+        if observe is not None:
+            observe(truth)
         bit_depth = None if truth.bit_depth == 8 else truth.bit_depth
         if bit_depth not in self._pipelines:
             self._pipelines[bit_depth] = PerceptionPipeline(
