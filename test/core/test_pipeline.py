@@ -463,12 +463,15 @@ def test_frame_evaluator_scores_an_oracle_high_and_a_blank_model_zero():
             seed, 3, SimConfig(height=160, width=160, bit_depth=bit_depth)
         )
     ]
-    oracle = OracleEngine(160)
-    evaluator = FrameEvaluator(oracle)
-    for frame in frames:
-        oracle.frame = frame
-        evaluator.evaluate(frame)
-    good = evaluator.accumulator.summary()["summary"]
+
+    def summary_of(engine):
+        evaluator = FrameEvaluator(engine)
+        for frame in frames:
+            engine.frame = frame
+            evaluator.evaluate(frame)
+        return evaluator.accumulator.summary()["summary"]
+
+    good = summary_of(OracleEngine(160))
     assert good["num_frames"] == len(frames)
     # pixel F1 is exact; on 160 px frames the centerlines of short wire pieces (partly
     # below the geometry's minimum length) are dropped, so the centerline F1 is lower
@@ -483,11 +486,6 @@ def test_frame_evaluator_scores_an_oracle_high_and_a_blank_model_zero():
             outputs["tip_heatmap"][:] = -8.0
             return outputs
 
-    blank = BlankEngine(160)
-    evaluator = FrameEvaluator(blank)
-    for frame in frames:
-        blank.frame = frame
-        evaluator.evaluate(frame)
-    bad = evaluator.accumulator.summary()["summary"]
+    bad = summary_of(BlankEngine(160))
     assert bad["guidewire_f1"] == 0.0 and bad["tip_detection_rate"] == 0.0
     assert bad["tip_error_px"]["count"] == 0
