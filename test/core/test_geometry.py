@@ -246,6 +246,46 @@ def test_wire_is_bridged_through_a_stent_and_only_through_one():
     assert len(extract_wires(away, None, config, stent_prob=stent)) == 2
 
 
+def test_y_fork_gives_both_wires_with_the_shared_trunk():
+    """Dual-wire PCI: two wires leave the catheter together and part; the mask is a Y.
+    Both are returned, each with the trunk, the fork ranked below the wire it leaves."""
+    trunk = [(64, 125), (64, 60)]
+    left, right = [(64, 60), (30, 12)], [(64, 60), (100, 12)]
+    wire_prob = draw_wires([trunk, left, right])
+    tips = np.maximum(gaussian((30, 12)), gaussian((100, 12)))
+    wires = extract_wires(wire_prob, tips, GeometryConfig(max_wires=2))
+    assert len(wires) == 2
+    found = sorted(tuple(np.rint(w.tip_px).astype(int)) for w in wires)
+    assert np.allclose(found, [(30, 12), (100, 12)], atol=3)
+    for wire in wires:  # each runs down the shared trunk to the proximal end
+        assert np.hypot(*(wire.centerline_px[-1] - (64, 125))) < 4
+        assert wire.length_px > 100
+    assert wires[0].confidence >= wires[1].confidence
+    # without forks the second branch is a short wire of its own that stops at the fork
+    plain = extract_wires(wire_prob, tips, GeometryConfig(max_wires=2, fork_min_branch_px=0.0))
+    assert min(w.length_px for w in plain) < 70
+    # one wire requested: no fork
+    assert len(extract_wires(wire_prob, tips, GeometryConfig(max_wires=1))) == 1
+
+
+def test_a_wire_beyond_a_tip_is_not_taken_for_a_catheter():
+    """Image-only catheter check: dark pixels beyond an end that are themselves segmented
+    as wire (a second wire continuing past the tip) do not make that end proximal. A weak
+    tip response (0.3) marks the true tip; a catheter there would outweigh it."""
+    first, second = [(20, 64), (80, 64)], [(88, 64), (125, 64)]
+    wire_prob = np.maximum(draw_wires([first], thickness=3), draw_wires([second], thickness=5))
+    image = np.where(wire_prob > 0, 0.3, 0.8).astype(np.float32)
+    tips = 0.3 * gaussian((80, 64))
+    config = GeometryConfig(max_wires=3, gap_bridge_px=0.0)
+    wires = extract_wires(wire_prob, tips, config, image=image)
+    first_wire = [w for w in wires if w.centerline_px[:, 0].max() < 83]
+    assert len(first_wire) == 1 and first_wire[0].tip_px[0] > 75
+    # the same dark band beyond the tip, but not segmented: a catheter, the end is proximal
+    catheter_only = draw_wires([first], thickness=3)
+    wires = extract_wires(catheter_only, tips, config, image=image)
+    assert len(wires) == 1 and wires[0].tip_px[0] < 25
+
+
 def test_small_noise_blobs_are_removed():
     rng = np.random.default_rng(0)
     wire_prob = draw_wires([[(10, 64), (118, 64)]])
@@ -381,6 +421,7 @@ def test_stent_strut_mesh_is_one_instance_and_two_stents_are_two():
         ("stent_bridge_px", -5.0),
         ("gap_lateral_px", float("nan")),
         ("stent_touch_px", -1),
+        ("fork_min_branch_px", -1.0),
         ("tip_direction_length_px", 0.0),
         ("max_junction_turn_rad", 4.0),
     ],

@@ -50,13 +50,15 @@ __all__ = [
 # Weights of the distal-end score (see ``_end_score``). The tip heatmap is the network's
 # own opinion and dominates when present; an end at the image/field border or inside a
 # catheter is almost surely proximal; curvature and radio-opacity only break near-ties.
-_TIP_WEIGHT_HEATMAP = 2.0
+_TIP_WEIGHT_HEATMAP = 3.0
 _TIP_WEIGHT_BORDER = 3.0
 _TIP_WEIGHT_CATHETER = 2.5
 _TIP_WEIGHT_CURVATURE = 0.5
 _TIP_WEIGHT_OPACITY = 0.5
 # Share of the tip-heatmap response in the wire confidence when a heatmap is given.
 _CONFIDENCE_TIP_SHARE = 0.3
+#: A fork's confidence is at most this share of the wire it branches from.
+_FORK_RANK = 0.95
 
 # 8-neighbourhood offsets (dy, dx).
 _NEIGHBOUR_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -109,6 +111,11 @@ class GeometryConfig:
         vessel bends the wire inside it).
     stent_touch_px : int
         Distance from a chain end within which it touches a stent [px].
+    fork_min_branch_px : float
+        Dual-wire PCI: both wires leave the guide catheter together and overlap until they
+        part, so the mask is a Y. A branch at least this long that ends on a wire's
+        skeleton is returned as a second wire (branch + shared trunk), ranked below the
+        wire it leaves [px]; 0 disables (only with ``max_wires`` >= 2).
     max_wires : int
         Most wire instances returned (2 for dual-guidewire PCI).
     min_wire_length_px : float
@@ -155,6 +162,7 @@ class GeometryConfig:
     gap_lateral_px: float = 4.0
     stent_bridge_px: float = 300.0
     stent_touch_px: int = 3
+    fork_min_branch_px: float = 15.0
     max_wires: int = 2
     min_wire_length_px: float = 20.0
     smoothing_window_px: int = 9
@@ -207,6 +215,7 @@ class GeometryConfig:
             "min_wire_length_px",
             "stent_bridge_px",
             "gap_lateral_px",
+            "fork_min_branch_px",
         )
         for name in non_negative:
             value = getattr(self, name)
@@ -755,6 +764,31 @@ def _wire_chains(
     return _bridge_gaps(chains, config, stent_mask)
 
 
+def _fork_wire(branch: np.ndarray, trunk: np.ndarray, config: GeometryConfig) -> np.ndarray | None:
+    """The second wire of a fork, tip first, or None.
+
+    ``trunk`` is a wire's centerline, tip first; ``branch`` a piece with one end on the
+    trunk's interior (within ``junction_trim_px + 2`` px, at least
+    ``direction_sample_px`` from either trunk end) and the other end free: in dual-wire
+    PCI both wires leave the guide catheter together and overlap until they part, so the
+    mask is a Y whose junction pairing continued only one of them. The second wire is the
+    branch (free end first) followed by the trunk from the junction to its proximal end.
+    """
+    attach_px = config.junction_trim_px + 2.0
+    sample = config.direction_sample_px
+    if len(trunk) <= 2 * sample:
+        return None
+    for ordered in (branch, branch[::-1]):  # ordered[-1]: the end tried as the junction
+        distances = np.hypot(*(trunk - ordered[-1]).T)
+        k = int(np.argmin(distances))
+        if distances[k] > attach_px or not sample <= k < len(trunk) - sample:
+            continue
+        if np.hypot(*(trunk - ordered[0]).T).min() <= 2 * attach_px:
+            return None  # both ends on the trunk: a parallel piece, not a branch
+        return _smooth_centerline(np.concatenate([ordered, trunk[k:]]), config)
+    return None
+
+
 def _trim(points: np.ndarray, length_px: float, at_start: bool) -> np.ndarray:
     """Drop up to ``length_px`` of arc length from one end (keep at least half)."""
     ordered = points if at_start else points[::-1]
@@ -854,7 +888,8 @@ def _in_dark_tube(
     only the image: the grey level inside a 5 px wide band along the end's axis (the
     tube lumen and walls, 5-9 px wide catheters per docs/real-fluoroscopy.md) against
     the level 9-12 px to either side (medians make the thin wire itself irrelevant),
-    as a fraction of the wire's own contrast against that background.
+    as a fraction of the wire's own contrast against that background. Band pixels
+    segmented as wire are left out (another wire passing the end is no catheter).
     """
     normal = np.array([-outward[1], outward[0]])
     along = np.array([-4.0, 0.0, 4.0, 8.0])
@@ -875,6 +910,12 @@ def _in_dark_tube(
     inner_points = (centres[:, None, :] + inner[None, :, None] * normal).reshape(-1, 2)
     outer_points = (centres[:, None, :] + outer[None, :, None] * normal).reshape(-1, 2)
     # map_coordinates wants (row, col) = (y, x); bilinear, nearest edge value outside.
+    # Beyond the end, pixels segmented as wire are another wire (a dual wire passing the
+    # tip), not a catheter lumen: they do not count as tube.
+    not_wire = _sample_nearest(context.wire_prob, inner_points) < config.wire_threshold
+    if not_wire.sum() < inner_points.shape[0] // 2:
+        return False
+    inner_points = inner_points[not_wire]
     inner_level = map_coordinates(context.image, inner_points[:, ::-1].T, order=1, mode="nearest")
     outer_level = map_coordinates(context.image, outer_points[:, ::-1].T, order=1, mode="nearest")
     background = float(np.median(outer_level))
@@ -892,7 +933,7 @@ def _end_score(
 ) -> tuple[float, float]:
     """Distal-end score of one end of a centerline and its tip-heatmap response.
 
-    score = 2.0 * heatmap - 3.0 * border - 2.5 * catheter + 0.5 * curvature
+    score = 3.0 * heatmap - 3.0 * border - 2.5 * catheter + 0.5 * curvature
     + 0.5 * opacity, with curvature the turning over the last
     ``tip_curvature_length_px`` divided by pi (clipped to 1) and opacity the mean wire
     probability there (the distal 2-3 cm are more radio-opaque).
@@ -1026,29 +1067,61 @@ def extract_wires(
         catheter_prob=catheter_prob,
         image=image,
     )
-    candidates = []
-    for chain in chains:
-        if _path_length(chain) < max(config.min_wire_length_px, 2.0):
-            continue
-        centerline = _smooth_centerline(chain + offset, config)
-        # Smoothing and junction curves may overshoot the grid by a fraction of a pixel.
-        np.clip(centerline, 0.0, (shape[1] - 1, shape[0] - 1), out=centerline)
-        length = _path_length(centerline)
-        if len(centerline) < 2 or length < config.min_wire_length_px:
-            continue  # smoothing shortened a borderline chain
-        score_start, heat_start = _end_score(centerline, True, context, config)
-        score_end, heat_end = _end_score(centerline, False, context, config)
-        tip_heat = heat_start
-        if score_end > score_start:
-            centerline = centerline[::-1]
-            tip_heat = heat_end
+
+    def confidence_of(centerline: np.ndarray, tip_heat: float, length: float) -> float:
         mean_prob = float(_sample_nearest(wire_prob, centerline).mean())
         confidence = mean_prob
         if tip_prob is not None:
             confidence = (1 - _CONFIDENCE_TIP_SHARE) * mean_prob + _CONFIDENCE_TIP_SHARE * tip_heat
         # Short fragments are less likely to be a whole wire.
         confidence *= min(1.0, length / config.confidence_full_length_px)
-        candidates.append((float(np.clip(confidence, 0.0, 1.0)), centerline, length))
+        return float(np.clip(confidence, 0.0, 1.0))
+
+    shortest = min(config.min_wire_length_px, config.fork_min_branch_px or math.inf)
+    candidates = []  # (confidence, tip-first centerline, length)
+    branches = []  # smoothed pieces long enough to be a fork's branch
+    for chain in chains:
+        if _path_length(chain) < max(shortest, 2.0):
+            continue
+        centerline = _smooth_centerline(chain + offset, config)
+        # Smoothing and junction curves may overshoot the grid by a fraction of a pixel.
+        np.clip(centerline, 0.0, (shape[1] - 1, shape[0] - 1), out=centerline)
+        length = _path_length(centerline)
+        if len(centerline) < 2:
+            continue
+        if config.fork_min_branch_px and length >= config.fork_min_branch_px:
+            branches.append(centerline)
+        if length < config.min_wire_length_px:
+            continue  # too short for a wire of its own (or smoothing shortened it)
+        score_start, heat_start = _end_score(centerline, True, context, config)
+        score_end, heat_end = _end_score(centerline, False, context, config)
+        tip_heat = heat_start
+        if score_end > score_start:
+            centerline = centerline[::-1]
+            tip_heat = heat_end
+        candidates.append((confidence_of(centerline, tip_heat, length), centerline, length))
+
+    if config.max_wires >= 2 and branches and candidates:
+        forks = []
+        for confidence, trunk, _ in candidates:
+            for branch in branches:
+                fork = _fork_wire(branch, trunk, config)
+                if fork is None:
+                    continue
+                np.clip(fork, 0.0, (shape[1] - 1, shape[0] - 1), out=fork)
+                length = _path_length(fork)
+                _, tip_heat = _end_score(fork, True, context, config)
+                # a fork never outranks the wire it leaves: the primary tip stays put
+                rank = min(confidence_of(fork, tip_heat, length), _FORK_RANK * confidence)
+                forks.append((rank, fork, length))
+        # a branch that became a fork is not also a wire of its own
+        used = [fork[1][0] for fork in forks]
+        candidates = [
+            c
+            for c in candidates
+            if not any(np.hypot(*(c[1][[0, -1]] - tip).T).min() < 1.0 for tip in used)
+        ]
+        candidates += forks
 
     candidates.sort(key=lambda item: -item[0])
     wires = []
