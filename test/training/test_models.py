@@ -228,8 +228,25 @@ def test_check_parity_raises_when_onnx_and_torch_differ(tmp_path):
     path = export_onnx(model, tmp_path / "m.onnx", (64, 64))
     with torch.no_grad():  # change the torch weights after export
         model.classifier.bias.add_(1.0)
-    with pytest.raises(OnnxParityError, match="differs from torch by 1 > tol"):
+    with pytest.raises(OnnxParityError, match="differs from torch by 1 > .* in output 'logits'"):
         check_parity(model, path, (64, 64))
+
+
+def test_check_parity_tolerance_grows_with_the_output_magnitude(tmp_path):
+    """Logits in the thousands carry float32 rounding differences above an absolute 1e-4
+    (L-SNet's clamped logits of 10 differed by 2.9e-4); the tolerance scales with them,
+    while a real error of the same relative size as an absolute one is still caught."""
+    model = build("fra_net")
+    with torch.no_grad():
+        model.classifier.weight.mul_(3000.0)
+        model.classifier.bias.mul_(3000.0)
+    path = export_onnx(model, tmp_path / "big.onnx", (64, 64))
+    diff = check_parity(model, path, (64, 64), tol=1e-4)
+    assert diff > 1e-4  # an absolute 1e-4 would have refused this faithful export
+    with torch.no_grad():
+        model.classifier.bias.add_(10.0)
+    with pytest.raises(OnnxParityError, match="in output 'logits'"):
+        check_parity(model, path, (64, 64), tol=1e-4)
 
 
 def test_check_parity_raises_when_output_names_differ(tmp_path):
