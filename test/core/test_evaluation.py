@@ -183,6 +183,28 @@ def test_dual_wire_found_flag(predicted_lines, both_found, found, missed, false)
     )
 
 
+def test_primary_tip_correct_scores_only_the_primary_wire():
+    """The robot follows wire 0's tip: a true tip found by wire 1 counts as found but the
+    primary tip is wrong when wire 0 is a false piece 29 px away."""
+    truth = _truth()
+    true_wire, false_piece = _wire(0, _line(5, 25, 10)), _wire(0, _line(28, 31, 28))
+    wrong_first = compute_frame_metrics(_result(truth, [false_piece, true_wire]), truth)
+    assert wrong_first.tip_match.num_found == 1
+    assert wrong_first.values["primary_tip_correct"] == 0.0
+    right_first = compute_frame_metrics(_result(truth, [true_wire, false_piece]), truth)
+    assert right_first.values["primary_tip_correct"] == 1.0
+    assert compute_frame_metrics(_result(truth, []), truth).values["primary_tip_correct"] == 0.0
+    hidden = _truth(visible=False)  # no visible GT tip: not scored
+    assert (
+        "primary_tip_correct"
+        not in compute_frame_metrics(_result(hidden, [true_wire]), hidden).values
+    )
+    accumulator = EvaluationAccumulator()
+    for metrics in (wrong_first, right_first):
+        accumulator.add(metrics)
+    assert accumulator.summary()["summary"]["primary_tip_correct_rate"] == pytest.approx(0.5)
+
+
 def test_tip_outside_the_field_is_not_scored():
     truth = _truth(visible=False, stent=False)
     metrics = compute_frame_metrics(

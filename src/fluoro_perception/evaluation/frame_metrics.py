@@ -19,6 +19,8 @@ references are in ``docs/evaluation.md``; in short:
   scored. Unmatched GT tips are *missed*, unmatched predictions *false*.
 * **Both wires found**: in frames with >= 2 visible GT tips, 1.0 when every one of them
   is matched.
+* **Primary tip correct**: in frames with a visible GT tip, 1.0 when the primary wire's
+  tip (``wires[0]``, published on ``/tip``) lies within the tip gate of a GT tip.
 * **Stent Dice** (pooled, like the guidewire F1) and per frame where a stent is
   predicted or present.
 * **Latency** [ms]: the pipeline's own ``timings_ms["total"]`` and ``["inference"]``.
@@ -108,6 +110,8 @@ PER_FRAME_METRICS: dict[str, str] = {
     "tip_error_px": "mean error of the matched tips of the frame [px]",
     "tip_error_mm": "mean error of the matched tips of the frame [mm]",
     "both_wires_found": "dual-wire frames: 1 when every visible GT tip is matched",
+    "primary_tip_correct": "frames with a visible GT tip: 1 when the primary wire's tip "
+    "(wire 0, the /tip topic) lies within the tip gate of one",
     "stent_dice": "Dice of the stent mask (frames with a GT or predicted stent)",
     "stent_hd95_px": "95th-percentile Hausdorff distance of the stent masks [px]",
     "latency_ms": "pipeline time of the frame, preprocess to masks [ms]",
@@ -201,6 +205,13 @@ def compute_frame_metrics(
         values["tip_error_px"] = float(np.mean(tip_errors_px))
     if tip_errors_mm:
         values["tip_error_mm"] = float(np.mean(tip_errors_mm))
+    if len(true_tips):
+        # what the robot follows: the primary wire's tip (published on /tip), not just any
+        # wire's tip matched somewhere
+        primary_correct = bool(result.wires) and bool(
+            np.hypot(*(true_tips - result.wires[0].tip_px).T).min() <= tip_gate_px
+        )
+        values["primary_tip_correct"] = float(primary_correct)
     dual_wire = len(true_tips) >= 2
     if dual_wire:
         values["both_wires_found"] = float(tip_match.num_missed == 0)
@@ -350,6 +361,7 @@ class EvaluationAccumulator:
                 tips["num_found"] / tips["num_true"] if tips["num_true"] else None
             ),
             "tips": tips,
+            "primary_tip_correct_rate": mean_of("primary_tip_correct"),
             "dual_wire_frames": self.num_dual_wire_frames,
             "both_wires_found_rate": (
                 self.num_dual_wire_found / self.num_dual_wire_frames

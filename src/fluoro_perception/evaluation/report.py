@@ -571,6 +571,7 @@ def render_markdown(
         f"| centerline F1 within {document['settings']['centerline_tolerance_px']:g} px (mean) | {_fmt(summary['centerline_f1_mean'])} |",
         f"| GSP (mean) [px] | {_fmt(summary['gsp_px_mean'])} |",
         f"| tips found / GT tips / false tips | {tips['num_found']} / {tips['num_true']} / {tips['num_false']} (rate {_fmt(summary['tip_detection_rate'])}) |",
+        f"| primary wire's tip (`/tip`) within the tip gate of a GT tip | {_fmt(summary['primary_tip_correct_rate'])} of frames with a visible GT tip |",
         f"| dual-wire frames with both wires found | {_fmt(summary['both_wires_found_rate'])} of {summary['dual_wire_frames']} frames |",
         f"| stent Dice (pooled) | {_fmt(summary['stent_dice'])} |",
         f"| frames per second (1000 / mean latency) | {_fmt(summary['frames_per_s'], 1)} |",
