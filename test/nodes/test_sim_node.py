@@ -15,6 +15,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
+from test_segmentation_node import wait_for  # the node tests' poller (same folder)
 
 from fluoro_perception.core.types import GUIDEWIRE
 from fluoro_perception.nodes import conversions as conv
@@ -29,7 +30,6 @@ from fluoro_perception.sim import SequenceSimulator
 
 pytestmark = pytest.mark.ros
 
-DEADLINE_S = 20.0
 SIZE = 64
 
 
@@ -68,14 +68,6 @@ class SimHarness:
         with self._lock:
             return list(self.received[key])
 
-    def wait_for(self, condition: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out after {DEADLINE_S} s waiting for {what}")
-
     def close(self) -> None:
         for node in (self.node, self.probe):
             self.executor.remove_node(node)
@@ -106,7 +98,7 @@ def base(**extra: object) -> dict[str, object]:
 
 def test_ground_truth_matches_the_simulator_frame_by_frame(sim_factory) -> None:
     harness = sim_factory(**base(frames=0))
-    harness.wait_for(lambda: len(harness.messages("image")) >= 6, "six frames")
+    wait_for(lambda: len(harness.messages("image")) >= 6, "six frames")
     expected = SequenceSimulator(7, sim_config_for(SimNodeConfig(**base()))).frames(40)
     images = harness.messages("image")[:6]
     checked = 0
@@ -123,7 +115,7 @@ def test_ground_truth_matches_the_simulator_frame_by_frame(sim_factory) -> None:
             def matching() -> list:
                 return [m for m in harness.messages(key) if m.header.stamp == stamp]
 
-            harness.wait_for(lambda: bool(matching()), f"{key} with the image's stamp")
+            wait_for(lambda: bool(matching()), f"{key} with the image's stamp")
             return matching()[0]
 
         labels = conv.msg_to_image(same_stamp("labels"))
@@ -148,16 +140,16 @@ def test_ground_truth_matches_the_simulator_frame_by_frame(sim_factory) -> None:
 
 def test_frame_limit_without_loop_stops(sim_factory) -> None:
     harness = sim_factory(**base(frames=3, loop=False))
-    harness.wait_for(harness.node.finished.is_set, "end of the sequence")
+    wait_for(harness.node.finished.is_set, "end of the sequence")
     assert harness.node.published_frames == 3
-    harness.wait_for(lambda: len(harness.messages("image")) == 3, "three images")
+    wait_for(lambda: len(harness.messages("image")) == 3, "three images")
     time.sleep(0.3)
     assert len(harness.messages("image")) == 3
 
 
 def test_mono16_carries_12_bit_data(sim_factory) -> None:
     harness = sim_factory(**base(encoding="mono16", frames=2, publish_ground_truth=False))
-    harness.wait_for(lambda: harness.messages("image"), "a mono16 image")
+    wait_for(lambda: harness.messages("image"), "a mono16 image")
     image = conv.msg_to_image(harness.messages("image")[0])
     assert image.dtype == np.uint16 and image.max() <= 4095
     time.sleep(0.2)
@@ -189,7 +181,7 @@ def test_bad_override_is_one_line_value_error() -> None:
 
 def test_loop_restarts_the_same_sequence(sim_factory) -> None:
     harness = sim_factory(**base(frames=2, loop=True, publish_ground_truth=False))
-    harness.wait_for(lambda: len(harness.messages("image")) >= 4, "four images")
+    wait_for(lambda: len(harness.messages("image")) >= 4, "four images")
     images = [conv.msg_to_image(m) for m in harness.messages("image")[:4]]
     # frames 0, 1, 0, 1: the third image is the first again, the stamps keep increasing
     np.testing.assert_array_equal(images[2], images[0])
