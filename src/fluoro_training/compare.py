@@ -20,6 +20,7 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
+from fluoro_perception.jsonsafe import json_safe
 from fluoro_training.config import TrainConfig, load_config
 from fluoro_training.data.sim_stream import held_out_data, validation_examples, validation_frames
 from fluoro_training.export import OnnxSegmenter, export_checkpoint, model_from_checkpoint
@@ -212,10 +213,7 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float]:
 
 
 def _write_rows(output_dir: Path, rows: list[dict]) -> None:
-    finite_rows = [
-        {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows
-    ]
-    (output_dir / "results.json").write_text(json.dumps(finite_rows, indent=2))
+    (output_dir / "results.json").write_text(json.dumps(json_safe(rows), indent=2))
 
 
 def _base_config(name: str, config_path: Path, recipe: str) -> tuple[Path, list[str]]:

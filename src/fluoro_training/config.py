@@ -35,9 +35,9 @@ class DataConfig:
     ``frames_per_sequence`` consecutive frames are taken from each training sequence
     before a new one is simulated; ``shuffle_buffer`` > 0 passes the simulated examples
     through a random buffer of that many, so a batch mixes several sequences instead of
-    being ``batch_size`` near-identical frames of one (0: stream order); ``num_workers`` DataLoader processes simulate while
-    the main process trains; ``tip_sigma_px`` [px] is the Gaussian width of the tip
-    heatmap targets.
+    being ``batch_size`` near-identical frames of one (0: stream order); ``num_workers``
+    DataLoader processes simulate while the main process trains; ``tip_sigma_px`` [px] is
+    the Gaussian width of the tip heatmap targets.
 
     Frames are simulated at ``sim_size``, preprocessed to the model grid ``image_size``
     (= ``preprocessing.input_size``, what the runtime feeds the network) and training

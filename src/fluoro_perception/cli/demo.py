@@ -41,10 +41,9 @@ CONTACT_SHEET_FILE = "contact_sheet.png"
 #: Frames shown in the contact sheet and its number of columns.
 CONTACT_SHEET_FRAMES = 12
 CONTACT_SHEET_COLUMNS = 4
-#: Default frame size (H, W) [px]. Smaller than the graph's 512 x 512 on purpose: the
-#: simulator, the node, its overlay thread and the recorder share one process, and on a
-#: 2-core CPU 512 x 512 at 15 fps costs more than the cores give (frames are then dropped,
-#: and counted); ``--size 512 512`` shows that case.
+#: Default frame size (H, W) [px] and rate [Hz]. The simulator, the node, its overlay
+#: thread and the recorder share one process; on a 2-core CPU 512 x 512 at 15 fps costs
+#: more than the cores give (frames are then dropped, and counted; ``--fps 15`` shows it).
 #: The shipped model was trained on 512 x 512 simulator frames; at 256 x 256 the simulated
 #: wires are half as many pixels wide, the letterbox doubles them back with blur, and the
 #: default model found no wire in the default sequence (guidewire F1 0.000 vs 0.727 at
