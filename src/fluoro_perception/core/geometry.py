@@ -928,6 +928,14 @@ def _in_dark_tube(
     return bool(contrast >= config.catheter_contrast)
 
 
+def _tip_heat(end: np.ndarray, context: _TipContext, config: GeometryConfig) -> float:
+    """Largest tip-heatmap response within ``tip_search_radius_px`` of ``end`` (0 without
+    a heatmap)."""
+    if context.tip_prob is None:
+        return 0.0
+    return float(_window(context.tip_prob, end, config.tip_search_radius_px).max())
+
+
 def _end_score(
     centerline: np.ndarray, at_start: bool, context: _TipContext, config: GeometryConfig
 ) -> tuple[float, float]:
@@ -942,9 +950,7 @@ def _end_score(
     end = ordered[0]
     count = max(2, int(round(config.tip_curvature_length_px / config.resample_step_px)) + 1)
     end_part = ordered[:count]
-    heat = 0.0
-    if context.tip_prob is not None:
-        heat = float(_window(context.tip_prob, end, config.tip_search_radius_px).max())
+    heat = _tip_heat(end, context, config)
     border = _touches_border(end, context, config.border_margin_px)
     outward = -_end_direction(ordered, True, config.direction_sample_px)
     catheter = _in_dark_tube(end, outward, end_part, context, config)
@@ -1110,9 +1116,9 @@ def extract_wires(
                     continue
                 np.clip(fork, 0.0, (shape[1] - 1, shape[0] - 1), out=fork)
                 length = _path_length(fork)
-                _, tip_heat = _end_score(fork, True, context, config)
                 # a fork never outranks the wire it leaves: the primary tip stays put
-                rank = min(confidence_of(fork, tip_heat, length), _FORK_RANK * confidence)
+                fork_confidence = confidence_of(fork, _tip_heat(fork[0], context, config), length)
+                rank = min(fork_confidence, _FORK_RANK * confidence)
                 forks.append((rank, fork, length))
         # a branch that became a fork is not also a wire of its own
         used = [fork[1][0] for fork in forks]
