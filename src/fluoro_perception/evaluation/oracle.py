@@ -16,6 +16,7 @@ from fluoro_perception.core.decode import to_mono_float
 from fluoro_perception.core.model_metadata import ModelMetadata
 from fluoro_perception.core.preprocess import Preprocessor
 from fluoro_perception.core.types import GT_CLASS_NAMES
+from fluoro_perception.evaluation.runner import frame_encoding
 from fluoro_perception.sim.types import SimFrame
 
 #: Logit of the true class (others get minus this): softmax probability ~1 - 6e-6.
@@ -58,8 +59,7 @@ class GroundTruthEngine:
         frame = self._frame
         if frame is None:
             raise RuntimeError("GroundTruthEngine.run before observe(frame); expected a frame")
-        encoding = "mono8" if frame.image.dtype.itemsize == 1 else "mono16"
-        grey = to_mono_float(frame.image, encoding, bit_depth=frame.bit_depth)
+        grey = to_mono_float(frame.image, frame_encoding(frame), bit_depth=frame.bit_depth)
         _, transform, _ = self._preprocessor(grey)
         labels = transform.image_to_model(frame.labels, "nearest")
         height, width = self.input_shape
