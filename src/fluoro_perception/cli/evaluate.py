@@ -20,7 +20,12 @@ import sys
 from pathlib import Path
 
 from fluoro_perception.cli.argtypes import non_negative_int, positive_int
-from fluoro_perception.cli.infer import add_model_arguments, load_engine, prepare_output
+from fluoro_perception.cli.infer import (
+    add_model_arguments,
+    load_engine,
+    prepare_output,
+    verified_default_model,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -65,11 +70,9 @@ def oracle_engine(model: Path | None):
     (default: the shipped default model, checked against its card)."""
     from fluoro_perception.core.engine import read_model_metadata
     from fluoro_perception.evaluation.oracle import GroundTruthEngine
-    from fluoro_perception.model_registry import default_model_path, verify_model
 
     if model is None:
-        model = default_model_path()
-        verify_model(model, require_card=True)
+        model, _ = verified_default_model()
     return GroundTruthEngine(read_model_metadata(model.expanduser()))
 
 

@@ -58,6 +58,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def verified_default_model() -> tuple[Path, str]:
+    """The shipped ``models/default.onnx`` and its sha256, checked against its card.
+
+    Raises ``FileNotFoundError`` when none is shipped and ``ModelLoadError`` when the card
+    is missing or does not match.
+    """
+    from fluoro_perception.model_registry import default_model_path, verify_model
+
+    model_path = default_model_path()
+    return model_path, verify_model(model_path, require_card=True)
+
+
 def load_engine(model: Path | None, providers: list[str]) -> InferenceEngine:
     """Resolve, verify and load the model.
 
@@ -72,11 +84,10 @@ def load_engine(model: Path | None, providers: list[str]) -> InferenceEngine:
     ModelLoadError
         Card mismatch, missing card (default model) or a model ONNX Runtime cannot load.
     """
-    from fluoro_perception.model_registry import default_model_path, model_card_path, verify_model
+    from fluoro_perception.model_registry import model_card_path, verify_model
 
     if model is None:
-        model_path = default_model_path()
-        digest = verify_model(model_path, require_card=True)
+        model_path, digest = verified_default_model()
     else:
         model_path = model.expanduser()
         digest = verify_model(model_path, require_card=False)
