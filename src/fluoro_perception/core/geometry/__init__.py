@@ -1,0 +1,50 @@
+"""Geometry of segmented instruments: guidewire centerlines, distal tips and stents.
+
+Stage 4 of the pipeline (preprocess -> infer -> decode -> **geometry** -> tracking). The
+functions take per-pixel probabilities on one pixel grid (usually the model grid) and
+return :class:`~fluoro_perception.core.types.WireDetection` /
+:class:`~fluoro_perception.core.types.StentDetection` in the **same** grid; the caller
+maps points to the input image with ``FrameTransform.points_to_input``.
+
+Guidewire centerlines (seed 001_d0d03ac8067c31fe.txt, FRA-Net: mono- and dual-guidewire
+segmentation and tracking; the paper segments the wires and leaves the centerline to
+post-processing, which is what this module does):
+
+1. threshold the guidewire probability, remove small components, fill pin holes;
+2. skeletonize (scikit-image) and turn the skeleton into a graph whose nodes are end
+   points and junction clusters and whose edges are ordered pixel paths;
+3. prune short spurs, merge junctions joined by very short edges (the skeleton of two
+   wires crossing at a shallow angle has two junctions a few pixels apart);
+4. at every junction pair the incident edges by straightness (smallest turn first), so a
+   wire continues straight through a crossing and two crossing wires stay two instances;
+5. bridge gaps between collinear, direction-consistent chain ends (low contrast);
+6. smooth (Savitzky-Golay) and resample at about 1 px;
+7. choose the distal end (tip) from the tip heatmap, the image/field border, a catheter
+   around the end, curvature and radio-opacity; order the centerline tip first.
+
+Modules (each names what it holds; this package re-exports the public API):
+
+``config``          :class:`GeometryConfig`
+``masks``           input checks, :func:`clean_mask`, hole filling, bounding boxes
+``polyline``        path length, end directions, trimming, resampling, smoothing
+``skeleton_graph``  skeleton -> pixel graph, graph simplification, junction pairing
+``chains``          chain linking, smooth joins, gap and stent bridging, forks
+``tips``            distal-end score, catheter cue, wire confidence, tip direction
+``extract``         :func:`extract_wires`, the wire entry point, step by step
+``stents``          :func:`extract_stents`
+
+The graph code is written here rather than taken from a library: networkx is not a
+declared dependency, and the straightness pairing at junctions is specific to wires.
+"""
+
+from fluoro_perception.core.geometry.config import GeometryConfig
+from fluoro_perception.core.geometry.extract import extract_wires
+from fluoro_perception.core.geometry.masks import clean_mask
+from fluoro_perception.core.geometry.stents import extract_stents
+
+__all__ = [
+    "GeometryConfig",
+    "clean_mask",
+    "extract_stents",
+    "extract_wires",
+]

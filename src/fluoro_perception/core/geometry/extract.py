@@ -1,0 +1,232 @@
+"""Public entry point of wire geometry: :func:`extract_wires` (probability maps ->
+ordered guidewire centerlines with their distal tips), as a sequence of named steps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fluoro_perception.core.geometry.chains import _fork_wire, _wire_chains
+from fluoro_perception.core.geometry.config import GeometryConfig, _require_config
+from fluoro_perception.core.geometry.masks import (
+    _bounding_box,
+    _check_map,
+    _fill_small_holes,
+    clean_mask,
+)
+from fluoro_perception.core.geometry.polyline import _path_length, _smooth_centerline
+from fluoro_perception.core.geometry.tips import (
+    _end_score,
+    _tip_direction,
+    _tip_heat,
+    _TipContext,
+    _wire_confidence,
+)
+from fluoro_perception.core.types import WireDetection
+
+#: A fork's confidence is at most this share of the wire it branches from.
+_FORK_RANK = 0.95
+
+#: A wire candidate: (confidence, tip-first centerline (N, 2), length [px]).
+_Candidate = tuple[float, np.ndarray, float]
+
+
+def extract_wires(
+    wire_prob: np.ndarray,
+    tip_prob: np.ndarray | None,
+    config: GeometryConfig,
+    field_mask: np.ndarray | None = None,
+    *,
+    catheter_prob: np.ndarray | None = None,
+    image: np.ndarray | None = None,
+    stent_prob: np.ndarray | None = None,
+) -> list[WireDetection]:
+    """Ordered guidewire centerlines with their distal tips.
+
+    Parameters
+    ----------
+    wire_prob : np.ndarray
+        ``(H, W)`` float probability of the guidewire class in ``[0, 1]``.
+    tip_prob : np.ndarray or None
+        ``(H, W)`` tip heatmap (sigmoid) in ``[0, 1]``, or None when the model has none.
+    config : GeometryConfig
+        Thresholds and lengths.
+    field_mask : np.ndarray, optional
+        ``(H, W)`` bool, True inside the exposed field; wire pixels outside are ignored
+        and an end at the field's edge is proximal.
+    catheter_prob : np.ndarray, optional
+        ``(H, W)`` catheter probability (models whose metadata lists a catheter class);
+        an end inside a catheter is proximal.
+    image : np.ndarray, optional
+        ``(H, W)`` float image on the same grid, instruments dark (any affine grey
+        scale, e.g. the normalized network input); used to recognise a catheter tube
+        around an end.
+    stent_prob : np.ndarray, optional
+        ``(H, W)`` stent probability; wire pieces on both sides of a stent are joined
+        through it (``config.stent_bridge_px``).
+
+    Returns
+    -------
+    list[WireDetection]
+        At most ``config.max_wires`` wires sorted by confidence (``wire_id`` 0 first);
+        centerlines tip first, resampled every ``config.resample_step_px`` [px], in the
+        grid of ``wire_prob``.
+    """
+    _require_config(config)
+    context = _checked_context(wire_prob, tip_prob, field_mask, catheter_prob, image)
+    if stent_prob is not None:
+        stent_prob = _check_map("stent_prob", stent_prob, context.wire_prob.shape)
+    traced = _skeleton_chains(context.wire_prob, field_mask=context.field_mask,
+                              stent_prob=stent_prob, config=config)  # fmt: skip
+    if traced is None:
+        return []
+    chains, offset = traced
+    candidates, branches = _wire_candidates(chains, offset, context, config)
+    if config.max_wires >= 2 and branches and candidates:
+        candidates = _with_forks(candidates, branches, context, config)
+    return _wire_detections(candidates, config)
+
+
+def _checked_context(
+    wire_prob: np.ndarray,
+    tip_prob: np.ndarray | None,
+    field_mask: np.ndarray | None,
+    catheter_prob: np.ndarray | None,
+    image: np.ndarray | None,
+) -> _TipContext:
+    """Step 1: validate the maps (all on the grid of ``wire_prob``) for the tip logic."""
+    wire_prob = _check_map("wire_prob", wire_prob, None)
+    shape = wire_prob.shape
+    if tip_prob is not None:
+        tip_prob = _check_map("tip_prob", tip_prob, shape)
+    if field_mask is not None:
+        field_mask = _check_map("field_mask", field_mask, shape).astype(bool, copy=False)
+    if catheter_prob is not None:
+        catheter_prob = _check_map("catheter_prob", catheter_prob, shape)
+    if image is not None:
+        image = _check_map("image", image, shape).astype(np.float32, copy=False)
+    return _TipContext(
+        wire_prob=wire_prob,
+        tip_prob=tip_prob,
+        field_mask=field_mask,
+        catheter_prob=catheter_prob,
+        image=image,
+    )
+
+
+def _skeleton_chains(
+    wire_prob: np.ndarray,
+    *,
+    field_mask: np.ndarray | None,
+    stent_prob: np.ndarray | None,
+    config: GeometryConfig,
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """Step 2: threshold, clean and skeletonize the wire mask inside its bounding box.
+
+    Returns the ordered skeleton chains (x, y) in the padded box and the offset that maps
+    them to the grid of ``wire_prob``, or None when no pixel is wire.
+    """
+    mask = wire_prob >= config.wire_threshold
+    if field_mask is not None:
+        mask &= field_mask
+    box = _bounding_box(mask, margin=1)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    roi = clean_mask(mask[y0:y1, x0:x1], config.min_component_px)
+    roi = _fill_small_holes(roi, config.hole_fill_px)
+    # Zero border of 1 px so 8-neighbour lookups never leave the array.
+    padded = np.pad(roi, 1)
+    offset = np.array([x0 - 1.0, y0 - 1.0])
+    stent_roi = None
+    if stent_prob is not None and config.stent_bridge_px > 0:
+        stent_roi = np.pad(stent_prob[y0:y1, x0:x1] >= config.stent_threshold, 1)
+    return _wire_chains(padded, config, stent_roi), offset
+
+
+def _wire_candidates(
+    chains: list[np.ndarray], offset: np.ndarray, context: _TipContext, config: GeometryConfig
+) -> tuple[list[_Candidate], list[np.ndarray]]:
+    """Step 3: smooth every chain, orient it tip first and score it.
+
+    Returns the wire candidates and the smoothed pieces long enough to be a fork's branch.
+    """
+    shape = context.wire_prob.shape
+    shortest = min(config.min_wire_length_px, config.fork_min_branch_px or math.inf)
+    candidates: list[_Candidate] = []
+    branches: list[np.ndarray] = []
+    for chain in chains:
+        if _path_length(chain) < max(shortest, 2.0):
+            continue
+        centerline = _smooth_centerline(chain + offset, config)
+        # Smoothing and junction curves may overshoot the grid by a fraction of a pixel.
+        np.clip(centerline, 0.0, (shape[1] - 1, shape[0] - 1), out=centerline)
+        length = _path_length(centerline)
+        if len(centerline) < 2:
+            continue
+        if config.fork_min_branch_px and length >= config.fork_min_branch_px:
+            branches.append(centerline)
+        if length < config.min_wire_length_px:
+            continue  # too short for a wire of its own (or smoothing shortened it)
+        score_start, heat_start = _end_score(centerline, True, context, config)
+        score_end, heat_end = _end_score(centerline, False, context, config)
+        tip_heat = heat_start
+        if score_end > score_start:
+            centerline = centerline[::-1]
+            tip_heat = heat_end
+        confidence = _wire_confidence(centerline, tip_heat, length, context, config)
+        candidates.append((confidence, centerline, length))
+    return candidates, branches
+
+
+def _with_forks(
+    candidates: list[_Candidate],
+    branches: list[np.ndarray],
+    context: _TipContext,
+    config: GeometryConfig,
+) -> list[_Candidate]:
+    """Step 4: add the second wire of every fork (branch + shared trunk), ranked below
+    the wire it leaves, and drop the branches that became forks as wires of their own."""
+    shape = context.wire_prob.shape
+    forks: list[_Candidate] = []
+    for confidence, trunk, _ in candidates:
+        for branch in branches:
+            fork = _fork_wire(branch, trunk, config)
+            if fork is None:
+                continue
+            np.clip(fork, 0.0, (shape[1] - 1, shape[0] - 1), out=fork)
+            length = _path_length(fork)
+            # a fork never outranks the wire it leaves: the primary tip stays put
+            tip_heat = _tip_heat(fork[0], context, config)
+            fork_confidence = _wire_confidence(fork, tip_heat, length, context, config)
+            rank = min(fork_confidence, _FORK_RANK * confidence)
+            forks.append((rank, fork, length))
+    # a branch that became a fork is not also a wire of its own
+    used = [fork[1][0] for fork in forks]
+    kept = [
+        c
+        for c in candidates
+        if not any(np.hypot(*(c[1][[0, -1]] - tip).T).min() < 1.0 for tip in used)
+    ]
+    return kept + forks
+
+
+def _wire_detections(candidates: list[_Candidate], config: GeometryConfig) -> list[WireDetection]:
+    """Step 5: the ``max_wires`` most confident candidates as detections, ``wire_id`` 0
+    first."""
+    candidates = sorted(candidates, key=lambda item: -item[0])
+    wires = []
+    for wire_id, (confidence, centerline, length) in enumerate(candidates[: config.max_wires]):
+        centerline_px = np.ascontiguousarray(centerline, dtype=np.float32)
+        wires.append(
+            WireDetection(
+                wire_id=wire_id,
+                centerline_px=centerline_px,
+                tip_px=centerline_px[0].copy(),
+                tip_direction_rad=_tip_direction(centerline, config.tip_direction_length_px),
+                confidence=confidence,
+                length_px=float(length),
+            )
+        )
+    return wires

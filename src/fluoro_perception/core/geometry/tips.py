@@ -1,0 +1,185 @@
+"""Distal tip choice: score both ends of a centerline (tip heatmap, image/field border,
+catheter around the end, curvature, radio-opacity), wire confidence and tip direction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import map_coordinates
+
+from fluoro_perception.core.geometry.config import GeometryConfig
+from fluoro_perception.core.geometry.polyline import _end_direction, _turning_angle
+
+# Weights of the distal-end score (see ``_end_score``). The tip heatmap is the network's
+# own opinion and dominates when present; an end at the image/field border or inside a
+# catheter is almost surely proximal; curvature and radio-opacity only break near-ties.
+_TIP_WEIGHT_HEATMAP = 3.0
+_TIP_WEIGHT_BORDER = 3.0
+_TIP_WEIGHT_CATHETER = 2.5
+_TIP_WEIGHT_CURVATURE = 0.5
+_TIP_WEIGHT_OPACITY = 0.5
+# Share of the tip-heatmap response in the wire confidence when a heatmap is given.
+_CONFIDENCE_TIP_SHARE = 0.3
+
+
+def _window(array: np.ndarray, point: np.ndarray, radius: int) -> np.ndarray:
+    height, width = array.shape
+    x, y = int(round(float(point[0]))), int(round(float(point[1])))
+    x, y = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
+    return array[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1]
+
+
+def _sample_nearest(array: np.ndarray, points: np.ndarray) -> np.ndarray:
+    height, width = array.shape
+    xs = np.clip(np.rint(points[:, 0]).astype(np.intp), 0, width - 1)
+    ys = np.clip(np.rint(points[:, 1]).astype(np.intp), 0, height - 1)
+    return array[ys, xs]
+
+
+@dataclass(frozen=True)
+class _TipContext:
+    """Everything the distal-end score reads besides the centerline."""
+
+    wire_prob: np.ndarray
+    tip_prob: np.ndarray | None
+    field_mask: np.ndarray | None
+    catheter_prob: np.ndarray | None
+    image: np.ndarray | None
+
+
+def _touches_border(point: np.ndarray, context: _TipContext, margin: int) -> bool:
+    height, width = context.wire_prob.shape
+    x, y = float(point[0]), float(point[1])
+    if x < margin or y < margin or x > width - 1 - margin or y > height - 1 - margin:
+        return True
+    if context.field_mask is not None:
+        return not bool(_window(context.field_mask, point, margin + 1).all())
+    return False
+
+
+def _in_dark_tube(
+    point: np.ndarray,
+    outward: np.ndarray,
+    end_part: np.ndarray,
+    context: _TipContext,
+    config: GeometryConfig,
+) -> bool:
+    """Is the end inside a catheter (a wider dark tube continuing beyond the end)?
+
+    With a catheter probability map: its maximum near the end and just beyond it. With
+    only the image: the grey level inside a 5 px wide band along the end's axis (the
+    tube lumen and walls, 5-9 px wide catheters per docs/real-fluoroscopy.md) against
+    the level 9-12 px to either side (medians make the thin wire itself irrelevant),
+    as a fraction of the wire's own contrast against that background. Band pixels
+    segmented as wire are left out (another wire passing the end is no catheter).
+    """
+    normal = np.array([-outward[1], outward[0]])
+    along = np.array([-4.0, 0.0, 4.0, 8.0])
+    if context.catheter_prob is not None:
+        probe = point + along[:, None] * outward
+        response = float(_sample_nearest(context.catheter_prob, probe).max())
+        if response >= config.catheter_threshold:
+            return True
+    if context.image is None:
+        return False
+    inner = np.array([-2.5, 0.0, 2.5])
+    outer = np.array([-12.0, -9.0, 9.0, 12.0])
+    # Only BEYOND the end: a catheter continues there, a free tip has background there.
+    # Samples on the wire itself would mistake a dense radio-opaque distal tip (as wide
+    # as the band) for a catheter and flip the tip choice.
+    beyond = np.array([3.0, 6.0, 9.0, 12.0])
+    centres = point + beyond[:, None] * outward  # (4, 2)
+    inner_points = (centres[:, None, :] + inner[None, :, None] * normal).reshape(-1, 2)
+    outer_points = (centres[:, None, :] + outer[None, :, None] * normal).reshape(-1, 2)
+    # map_coordinates wants (row, col) = (y, x); bilinear, nearest edge value outside.
+    # Beyond the end, pixels segmented as wire are another wire (a dual wire passing the
+    # tip), not a catheter lumen: they do not count as tube.
+    not_wire = _sample_nearest(context.wire_prob, inner_points) < config.wire_threshold
+    if not_wire.sum() < inner_points.shape[0] // 2:
+        return False
+    inner_points = inner_points[not_wire]
+    inner_level = map_coordinates(context.image, inner_points[:, ::-1].T, order=1, mode="nearest")
+    outer_level = map_coordinates(context.image, outer_points[:, ::-1].T, order=1, mode="nearest")
+    background = float(np.median(outer_level))
+    wire_rows_cols = end_part[:, ::-1].T
+    wire_level = float(np.median(map_coordinates(context.image, wire_rows_cols, order=1)))
+    wire_contrast = background - wire_level
+    if wire_contrast <= 1e-6:
+        return False  # the wire is not darker than its surroundings: no reference
+    contrast = (background - float(np.median(inner_level))) / wire_contrast
+    return bool(contrast >= config.catheter_contrast)
+
+
+def _tip_heat(end: np.ndarray, context: _TipContext, config: GeometryConfig) -> float:
+    """Largest tip-heatmap response within ``tip_search_radius_px`` of ``end`` (0 without
+    a heatmap)."""
+    if context.tip_prob is None:
+        return 0.0
+    return float(_window(context.tip_prob, end, config.tip_search_radius_px).max())
+
+
+def _wire_confidence(
+    centerline: np.ndarray, tip_heat: float, length: float, context: _TipContext,
+    config: GeometryConfig,
+) -> float:  # fmt: skip
+    """Confidence of a wire in ``[0, 1]``: mean wire probability along the centerline
+    (blended with the tip-heatmap response when there is a heatmap), reduced for wires
+    shorter than ``confidence_full_length_px``."""
+    mean_prob = float(_sample_nearest(context.wire_prob, centerline).mean())
+    confidence = mean_prob
+    if context.tip_prob is not None:
+        confidence = (1 - _CONFIDENCE_TIP_SHARE) * mean_prob + _CONFIDENCE_TIP_SHARE * tip_heat
+    # Short fragments are less likely to be a whole wire.
+    confidence *= min(1.0, length / config.confidence_full_length_px)
+    return float(np.clip(confidence, 0.0, 1.0))
+
+
+def _end_score(
+    centerline: np.ndarray, at_start: bool, context: _TipContext, config: GeometryConfig
+) -> tuple[float, float]:
+    """Distal-end score of one end of a centerline and its tip-heatmap response.
+
+    score = 3.0 * heatmap - 3.0 * border - 2.5 * catheter + 0.5 * curvature
+    + 0.5 * opacity, with curvature the turning over the last
+    ``tip_curvature_length_px`` divided by pi (clipped to 1) and opacity the mean wire
+    probability there (the distal 2-3 cm are more radio-opaque).
+    """
+    ordered = centerline if at_start else centerline[::-1]
+    end = ordered[0]
+    count = max(2, int(round(config.tip_curvature_length_px / config.resample_step_px)) + 1)
+    end_part = ordered[:count]
+    heat = _tip_heat(end, context, config)
+    border = _touches_border(end, context, config.border_margin_px)
+    outward = -_end_direction(ordered, True, config.direction_sample_px)
+    catheter = _in_dark_tube(end, outward, end_part, context, config)
+    curvature = min(1.0, _turning_angle(end_part) / math.pi)
+    opacity = float(_sample_nearest(context.wire_prob, end_part).mean())
+    score = (
+        _TIP_WEIGHT_HEATMAP * heat
+        - _TIP_WEIGHT_BORDER * border
+        - _TIP_WEIGHT_CATHETER * catheter
+        + _TIP_WEIGHT_CURVATURE * curvature
+        + _TIP_WEIGHT_OPACITY * opacity
+    )
+    return score, heat
+
+
+def _tip_direction(centerline: np.ndarray, length_px: float) -> float:
+    """Direction from the wire body to the tip over the first ``length_px`` [rad].
+
+    Principal axis of the points within ``length_px`` of the tip (arc length),
+    oriented towards the tip.
+    """
+    steps = np.hypot(*np.diff(centerline, axis=0).T)
+    arc = np.concatenate([[0.0], np.cumsum(steps)])
+    part = centerline[arc <= length_px]
+    if len(part) < 2:
+        part = centerline[:2]
+    centred = part - part.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    axis = vt[0]
+    if axis @ (part[0] - part[-1]) < 0:
+        axis = -axis
+    return float(math.atan2(axis[1], axis[0]))
