@@ -535,3 +535,37 @@ def test_field_gain_wedge_filter(wedge, angle, left, right):
     # rows 10, columns far from the soft edge at x = 20 and from the (blurred) frame edge
     assert gain[10, 8] == pytest.approx(left, rel=1e-4)
     assert gain[10, 32] == pytest.approx(right, rel=1e-4)
+
+
+# ---------------------------------------------------------------- hard negatives
+
+
+def test_wire_absent_sequences_have_no_wire_and_no_stent():
+    config = SimConfig(height=128, width=128, scenario="stent", wire_absent_probability=1.0)
+    frames = SequenceSimulator(5, config).frames(2)
+    for frame in frames:
+        assert frame.wires == [] and frame.stents == []
+        assert not np.isin(frame.labels, [1, 2]).any()
+        assert not frame.wire_instances.any()
+        assert frame.params["wire_absent"] is True and frame.params["n_wires"] == 0
+    # the catheter is still there: the hard negative keeps the rest of the scene
+    assert any((f.labels == 3).any() for f in frames)
+
+
+def test_wire_absent_draw_changes_no_other_draw():
+    # a probability that is > 0 (so the draw happens) but never hits gives the frames of
+    # the default config byte for byte: the draw comes after every other scene draw
+    for seed in (1, 2):
+        default = SequenceSimulator(seed, SimConfig(height=96, width=96)).frames(2)
+        drawn = SequenceSimulator(
+            seed, SimConfig(height=96, width=96, wire_absent_probability=1e-12)
+        ).frames(2)
+        for a, b in zip(default, drawn, strict=True):
+            np.testing.assert_array_equal(a.image, b.image)
+            np.testing.assert_array_equal(a.labels, b.labels)
+            assert "wire_absent" not in b.params
+
+
+def test_wire_absent_probability_is_validated():
+    with pytest.raises(ValueError, match="wire_absent_probability"):
+        SimConfig(wire_absent_probability=1.5)

@@ -152,6 +152,11 @@ class SimConfig:
         Probability of a nearly invisible wire (very low attenuation).
     distractor_scale : float
         Multiplies the expected number of distractors (0 = none).
+    wire_absent_probability : float
+        Probability that a sequence is a hard negative: the same scene (catheters,
+        contrast, anatomy, distractors) with no guidewire and no stent drawn or labelled
+        (``SimFrame.wires`` empty, ``params["wire_absent"]`` True). At 0 (the default) no
+        random number is drawn for it, so every other sequence stays byte-identical.
     """
 
     height: int = 512
@@ -177,6 +182,7 @@ class SimConfig:
     wire_dropout_probability: float = 0.25
     faint_wire_probability: float = 0.12
     distractor_scale: float = 1.0
+    wire_absent_probability: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("height", "width"):
@@ -221,6 +227,7 @@ class SimConfig:
             "residual_contrast_probability",
             "wire_dropout_probability",
             "faint_wire_probability",
+            "wire_absent_probability",
         ):
             _check_probability(name, getattr(self, name))
         for name in ("motion_scale", "distractor_scale"):
@@ -736,6 +743,12 @@ class SequenceSimulator:
             "wire_tip_shape": [w.spec.tip_shape for w in self._wires],
             **self.imaging.as_dict(),
         }
+        # drawn last and only when enabled, so that it changes no other draw
+        self._wire_absent = (
+            config.wire_absent_probability > 0 and rng.random() < config.wire_absent_probability
+        )
+        if self._wire_absent:
+            self._sequence_params.update(wire_absent=True, n_wires=0, n_stents=0)
 
     # ------------------------------------------------------------------------------------
     def _wire_visibility(self, points_canvas_px: np.ndarray) -> np.ndarray | None:
@@ -972,7 +985,7 @@ class SequenceSimulator:
         wire_truths: list[WireTruth] = []
         insertion = []
         instance_lines: list[tuple[int, int, np.ndarray, int]] = []
-        for wire in self._wires:
+        for wire in () if self._wire_absent else self._wires:
             depth = wire.profile.at(index)
             insertion.append(float(depth))
             shape_canvas = shaped_wire(
@@ -1043,7 +1056,7 @@ class SequenceSimulator:
             rasterize_polyline(instances, gt_line, instance_id, thickness)
 
         stent_truths: list[StentTruth] = []
-        for stent in self._stents:
+        for stent in () if self._wire_absent else self._stents:
             geometry = stent_geometry(stent.spec, stent.track_px, stent.track_arc_px, t)
             pieces = geometry.strut_polylines + geometry.markers_px + [
                 geometry.outline_px, geometry.axis_px, geometry.crimped_axis_px
