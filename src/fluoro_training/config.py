@@ -18,7 +18,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from fluoro_perception.core.model_metadata import PreprocessSpec
-from fluoro_perception.sim import SCENARIOS
+from fluoro_perception.sim import SCENARIOS, SimConfig
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,12 @@ class DataConfig:
     through a random buffer of that many, so a batch mixes several sequences instead of
     being ``batch_size`` near-identical frames of one (0: stream order); ``num_workers``
     DataLoader processes simulate while the main process trains; ``tip_sigma_px`` [px] is
-    the Gaussian width of the tip heatmap targets.
+    the Gaussian width of the tip heatmap targets. ``sim`` holds keyword overrides of
+    :class:`fluoro_perception.sim.SimConfig` for the simulated training AND validation
+    sequences (e.g. ``wire_absent_probability`` for hard negatives, more contrast or
+    distractors, a wider pixel-spacing range); ranges are given as ``[low, high]`` lists.
+    What the training stream never draws is what the style-held-out test set uses
+    (``fluoro-sim styleset``).
 
     Frames are simulated at ``sim_size``, preprocessed to the model grid ``image_size``
     (= ``preprocessing.input_size``, what the runtime feeds the network) and training
@@ -65,6 +70,13 @@ class DataConfig:
     num_workers: int = 0
     augment: bool = True
     tip_sigma_px: float = 2.0
+    sim: dict = dataclasses.field(default_factory=dict)
+
+    def sim_config(self, **fixed: Any) -> SimConfig:
+        """The :class:`SimConfig` of one simulated sequence: ``fixed`` (size, scenario, bit
+        depth) plus the ``sim`` overrides (lists become tuples)."""
+        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in self.sim.items()}
+        return SimConfig(**fixed, **overrides)
 
     def __post_init__(self) -> None:
         if self.source not in ("sim", "folder"):
@@ -109,6 +121,16 @@ class DataConfig:
             raise ValueError(f"data.val_fraction={self.val_fraction}; expected in (0, 1)")
         if abs(self.val_seed_offset - self.train_seed_offset) < 1_000_000:
             raise ValueError("data.val_seed_offset must be >= 1e6 away from train_seed_offset")
+        reserved = sorted({"height", "width", "scenario", "bit_depth"} & set(self.sim))
+        if reserved:
+            raise ValueError(
+                f"data.sim sets {reserved}; use data.sim_size / data.scenarios instead "
+                "(bit depth is drawn per sequence)"
+            )
+        try:  # fail at load, naming the key, not in a loader worker an hour later
+            self.sim_config()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"data.sim: {exc}") from None
 
 
 @dataclass(frozen=True)

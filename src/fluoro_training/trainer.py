@@ -244,11 +244,26 @@ class Trainer:
         self.scaler.scale(terms["total"]).backward()
         self.scaler.unscale_(self.optimizer)
         if self.config.optim.grad_clip_norm > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip_norm)
+            for group in self._clip_groups():
+                nn.utils.clip_grad_norm_(group, self.config.optim.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()  # the scaler is updated every step (a common bug is to forget it)
         self.scheduler.step()
         return {k: float(v.detach()) for k, v in terms.items()}
+
+    def _clip_groups(self) -> list[list[nn.Parameter]]:
+        """Parameter groups whose gradient norms are clipped separately.
+
+        A tip head on its own branch (``tip_detach``) is clipped apart from the rest, so
+        that its large early loss (most crops hold no tip) cannot shrink the segmentation
+        gradients through a shared norm; otherwise one group.
+        """
+        tip = getattr(self.model, "tip", None)
+        if tip is None or not getattr(self.model, "tip_detach", False):
+            return [list(self.model.parameters())]
+        tip_ids = {id(p) for p in tip.parameters()}
+        rest = [p for p in self.model.parameters() if id(p) not in tip_ids]
+        return [rest, list(tip.parameters())]
 
     def validation_set(self) -> list[dict[str, Any]]:
         """Whole-frame validation examples (held-out sequences), built once."""

@@ -32,7 +32,15 @@ CROP = 32
 # Flat grey image, labels drawn by the tests; "fixed" normalization keeps values readable.
 SPEC = PreprocessSpec(input_size=(SIZE, SIZE), crop_to_field=False, normalization="fixed")
 NO_AUGMENT = AugmentConfig(
-    p_flip=0.0, p_rotate=0.0, p_gamma=0.0, p_window=0.0, p_noise=0.0, p_blur=0.0, p_collimation=0.0
+    p_flip=0.0,
+    p_rotate=0.0,
+    p_gamma=0.0,
+    p_window=0.0,
+    p_noise=0.0,
+    p_blur=0.0,
+    p_collimation=0.0,
+    p_unsharp=0.0,
+    p_sigmoid_lut=0.0,
 )
 
 
@@ -210,7 +218,7 @@ def test_rotation_and_flip_keep_points_on_their_label(seed):
     x, y = out.points[0]
     if 0 <= x <= size - 1 and 0 <= y <= size - 1:
         assert out.labels[int(round(y)), int(round(x))] == 1
-    # labels are resampled with nearest neighbour: no new class values appear
+    # labels are resampled per class indicator: no new class values appear
     assert set(np.unique(out.labels)) <= {0, 1}
 
 
@@ -326,3 +334,80 @@ def test_folder_needs_two_sequences(tmp_path):
     write_dataset(tmp_path / "one", simulator.frames(2))
     with pytest.raises(ValueError, match="at least 2"):
         folder_split(tiny_data(source="folder", path=str(tmp_path / "one")))
+
+
+# ---------------------------------------------------------------- thin labels, display styles
+
+
+def _components(mask: np.ndarray) -> int:
+    import cv2
+
+    return cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
+
+
+@pytest.mark.parametrize("angle", [17.0, 33.0, 45.0, 71.0])
+def test_warped_one_pixel_wire_stays_connected(angle):
+    import cv2
+
+    from fluoro_training.data.augment import warp_labels
+
+    labels = np.zeros((96, 96), np.uint8)
+    cv2.line(labels, (10, 48), (86, 48), 1, 1)
+    matrix = cv2.getRotationMatrix2D((47.5, 47.5), angle, 1.2)
+    nearest = cv2.warpAffine(labels, matrix, (96, 96), flags=cv2.INTER_NEAREST)
+    warped = warp_labels(labels, matrix)
+    assert _components(warped) == 1
+    # the same line through nearest-neighbour sampling breaks at these angles or keeps
+    # fewer pixels than its new length: what the per-class warp is there to avoid
+    assert _components(nearest) > 1 or nearest.sum() < warped.sum()
+    assert set(np.unique(warped)) == {0, 1}
+
+
+def test_warp_labels_equals_nearest_on_flips_and_keeps_classes_apart():
+    import cv2
+
+    from fluoro_training.data.augment import warp_labels
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, (20, 24)).astype(np.uint8)
+    flip = np.array([[-1.0, 0.0, 23.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(
+        warp_labels(labels, flip), cv2.warpAffine(labels, flip, (24, 20), flags=cv2.INTER_NEAREST)
+    )
+
+
+def test_unsharp_mask_hand_computed():
+    from fluoro_training.data.augment import unsharp_mask
+
+    flat = np.full((16, 16), 0.4, np.float32)
+    np.testing.assert_allclose(unsharp_mask(flat, 1.0, 2.0), flat, atol=1e-6)
+    step = np.zeros((16, 16), np.float32)
+    step[:, 8:] = 1.0
+    out = unsharp_mask(step, 1.0, 1.5)
+    # overshoot on the bright side of the edge, undershoot on the dark side
+    assert out[8, 8] > 1.0 and out[8, 7] < 0.0
+    np.testing.assert_allclose(out[:, 0], 0.0, atol=1e-3)
+
+
+def test_sigmoid_lut_is_monotone_and_keeps_the_range():
+    from fluoro_training.data.augment import sigmoid_lut
+
+    ramp = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (4, 1))
+    out = sigmoid_lut(ramp, 6.0, np.ones(ramp.shape, bool))
+    assert np.all(np.diff(out[0]) > 0)
+    np.testing.assert_allclose([out.min(), out.max()], [0.0, 1.0], atol=1e-5)
+    # steeper than identity around the median grey, flatter at the ends
+    assert out[0, 33] - out[0, 31] > ramp[0, 33] - ramp[0, 31]
+
+
+def test_data_sim_overrides_reach_the_simulator():
+    data = DataConfig(sim={"wire_absent_probability": 1.0, "pixel_spacing_mm_range": [0.2, 0.25]})
+    config = data.sim_config(height=64, width=64)
+    assert config.wire_absent_probability == 1.0
+    assert config.pixel_spacing_mm_range == (0.2, 0.25)
+    with pytest.raises(ValueError, match="data.sim"):
+        DataConfig(sim={"no_such_setting": 1})
+    with pytest.raises(ValueError, match="data.sim"):
+        DataConfig(sim={"contrast_probability": 2.0})
+    with pytest.raises(ValueError, match="data.sim_size"):
+        DataConfig(sim={"height": 64})

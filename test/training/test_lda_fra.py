@@ -346,3 +346,70 @@ def test_registry_builds_these_classes_with_kwargs(name, cls):
     model = create_model(name, width_mult=0.25, num_classes=2, tip_head=False)
     assert type(model) is cls
     assert model.num_classes == 2 and model.tip_head is False
+
+
+# ---------------------------------------------------------------- FRA-Net refinement / tip branch
+
+REFINED = {"width_mult": 0.25, "separable": True, "full_res_head": False, "refine_head": True}
+
+
+def test_fra_net_refinement_outputs_full_resolution_classes():
+    model = FRANet(num_classes=4, **REFINED).eval()
+    outputs = model(torch.randn(1, 1, 64, 96))
+    assert outputs["logits"].shape == (1, 4, 64, 96)
+    assert outputs["tip_heatmap"].shape == (1, 1, 64, 96)
+
+
+def test_fra_net_refinement_starts_as_no_correction_and_then_learns_one():
+    torch.manual_seed(0)
+    model = FRANet(**REFINED).eval()
+    x = torch.randn(1, 1, 64, 64)
+    coarse = FRANet(**REFINED).eval()
+    coarse.load_state_dict(model.state_dict())
+    coarse.refine = None  # the same weights without the refinement stage
+    torch.testing.assert_close(model(x)["logits"], coarse(x)["logits"])
+    with torch.no_grad():
+        model.refine.classifier.weight.fill_(0.5)
+    assert not torch.allclose(model(x)["logits"], coarse(x)["logits"])
+
+
+def test_refinement_reads_a_three_by_three_input_window_per_pixel():
+    # the correction at one pixel depends on the input only through the 3x3 convolution:
+    # exactly the 3x3 window around it, at full resolution
+    from fluoro_training.models.fra_net import FullResolutionRefinement
+
+    torch.manual_seed(1)
+    stage = FullResolutionRefinement(feature_channels=8, num_classes=3, hidden=4).eval()
+    with torch.no_grad():
+        stage.classifier.weight.normal_()
+        stage.norm.bias.fill_(10.0)  # keep every ReLU open so no gradient is cut
+    x = torch.randn(1, 1, 16, 16, requires_grad=True)
+    features = torch.randn(1, 8, 8, 8, requires_grad=True)
+    stage(x, features)[0, 1, 7, 9].backward()
+    reached = x.grad[0, 0].abs() > 0
+    expected = torch.zeros(16, 16, dtype=torch.bool)
+    expected[6:9, 8:11] = True
+    assert torch.equal(reached, expected)
+    # and the stride-2 features only through the one cell above that pixel
+    cells = features.grad[0].abs().sum(0) > 0
+    assert cells.sum() == 1 and cells[3, 4]
+
+
+def test_fra_net_refinement_needs_the_stride_two_head():
+    with pytest.raises(ValueError, match="full_res_head=False"):
+        FRANet(width_mult=0.25, full_res_head=True, refine_head=True)
+    with pytest.raises(ValueError, match="refine_channels"):
+        FRANet(**REFINED, refine_channels=0)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_fra_net_tip_detach_keeps_tip_gradients_out_of_the_decoder(detach):
+    model = FRANet(width_mult=0.25, full_res_head=False, tip_detach=detach).train()
+    outputs = model(torch.randn(2, 1, 64, 64))
+    outputs["tip_heatmap"].sum().backward()
+    decoder_grad = sum(
+        float(p.grad.abs().sum()) for p in model.decoder.parameters() if p.grad is not None
+    )
+    tip_grad = sum(float(p.grad.abs().sum()) for p in model.tip.parameters())
+    assert tip_grad > 0
+    assert (decoder_grad == 0) == detach

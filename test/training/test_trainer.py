@@ -255,3 +255,15 @@ def test_loader_worker_overlaps_simulation(tmp_path):
     assert trainer.step == 3
     assert trainer.timing["data_s"] >= 0.0 and trainer.timing["step_s"] > 0.0
     assert (tmp_path / "best.pt").is_file()
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_tip_branch_is_clipped_apart_from_segmentation(tmp_path, detach):
+    kwargs = {"width_mult": 0.25, "depth_mult": 0.5, "full_res_head": False, "tip_detach": detach}
+    trainer = Trainer(tiny_config(model={"kwargs": kwargs}), tmp_path, device="cpu", progress=False)
+    groups = trainer._clip_groups()
+    every = {id(p) for p in trainer.model.parameters()}
+    assert {id(p) for group in groups for p in group} == every
+    assert len(groups) == (2 if detach else 1)
+    if detach:
+        assert {id(p) for p in groups[1]} == {id(p) for p in trainer.model.tip.parameters()}

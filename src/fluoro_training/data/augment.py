@@ -42,6 +42,15 @@ class AugmentConfig:
     # sigma > ~1 px erases 1 px wires entirely (the simulator already applies its PSF)
     blur_sigma_range: tuple[float, float] = (0.3, 0.9)
     p_collimation: float = 0.35
+    # Display processing of other vendors (docs/real-fluoroscopy.md; the foreign check
+    # generator's README lists log, unsharp masking and a sigmoid LUT): edge enhancement
+    # by unsharp masking and a sigmoid LUT. The style-held-out test set
+    # (``fluoro-sim styleset``) draws amounts and radii OUTSIDE these ranges.
+    p_unsharp: float = 0.3
+    unsharp_amount_range: tuple[float, float] = (0.2, 1.0)
+    unsharp_sigma_px_range: tuple[float, float] = (1.0, 3.0)
+    p_sigmoid_lut: float = 0.25
+    sigmoid_gain_range: tuple[float, float] = (3.0, 8.0)
     # No intensity inversion: instruments are always dark on a C-arm display.
 
 
@@ -56,14 +65,41 @@ class Sample:
     field_mask: np.ndarray
 
 
+#: A warped foreground class keeps a pixel where its bilinearly interpolated indicator
+#: reaches this: a 1 px line rotated by any angle keeps >= ~0.5 along its whole length,
+#: so it stays connected, where nearest-neighbour sampling breaks it into dashes.
+THIN_LABEL_LEVEL = 0.35
+
+
+def warp_labels(labels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Warp a class-index map without breaking 1 px structures (issue 12).
+
+    Each foreground class's indicator is warped bilinearly; a pixel takes the class with
+    the largest interpolated indicator when that reaches :data:`THIN_LABEL_LEVEL`, else
+    background. On the identity and on flips this equals nearest-neighbour warping.
+    """
+    height, width = labels.shape
+    out = np.zeros((height, width), np.uint8)
+    best = np.full((height, width), THIN_LABEL_LEVEL, np.float32)
+    for value in np.unique(labels):
+        if value == 0:
+            continue
+        indicator = cv2.warpAffine(
+            (labels == value).astype(np.float32), matrix, (width, height),
+            flags=cv2.INTER_LINEAR, borderValue=0.0,
+        )  # fmt: skip
+        wins = indicator >= best
+        out[wins] = value
+        best[wins] = indicator[wins]
+    return out
+
+
 def _affine(sample: Sample, matrix: np.ndarray) -> Sample:
     height, width = sample.image.shape
     image = cv2.warpAffine(
         sample.image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0.0
     )
-    labels = cv2.warpAffine(
-        sample.labels, matrix, (width, height), flags=cv2.INTER_NEAREST, borderValue=0
-    )
+    labels = warp_labels(sample.labels, matrix)
     field = cv2.warpAffine(
         sample.field_mask.astype(np.uint8), matrix, (width, height), flags=cv2.INTER_NEAREST
     ).astype(bool)
@@ -100,6 +136,20 @@ def _collimate(sample: Sample, rng: np.random.Generator) -> Sample:
     return Sample(image, labels, points, sample.field_mask & inside)
 
 
+def unsharp_mask(image: np.ndarray, amount: float, sigma_px: float) -> np.ndarray:
+    """Vendor-style edge enhancement: ``image + amount * (image - blur(image, sigma))``."""
+    blurred = cv2.GaussianBlur(image, (0, 0), sigma_px)
+    return (image + amount * (image - blurred)).astype(np.float32)
+
+
+def sigmoid_lut(image: np.ndarray, gain: float, inside: np.ndarray) -> np.ndarray:
+    """A sigmoid display LUT centred on the field's median grey, rescaled to [0, 1]."""
+    centre = float(np.median(image[inside])) if inside.any() else 0.5
+    low, high = (1.0 + np.exp(gain * (centre - np.array([0.0, 1.0])))) ** -1.0
+    curve = (1.0 + np.exp(-gain * (image - centre))) ** -1.0
+    return ((curve - low) / max(high - low, 1e-6)).astype(np.float32)
+
+
 def augment(sample: Sample, rng: np.random.Generator, config: AugmentConfig) -> Sample:
     """Return an augmented copy of ``sample`` (points outside the frame are kept; callers
     decide visibility)."""
@@ -128,6 +178,14 @@ def augment(sample: Sample, rng: np.random.Generator, config: AugmentConfig) -> 
         image = np.clip(image, 0.0, 1.0) ** rng.uniform(*config.gamma_range)
     if rng.random() < config.p_blur:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(*config.blur_sigma_range))
+    if rng.random() < config.p_unsharp:
+        image = unsharp_mask(
+            image,
+            rng.uniform(*config.unsharp_amount_range),
+            rng.uniform(*config.unsharp_sigma_px_range),
+        )
+    if rng.random() < config.p_sigmoid_lut:
+        image = sigmoid_lut(image, rng.uniform(*config.sigmoid_gain_range), inside)
     if rng.random() < config.p_noise:
         noise = rng.normal(0.0, rng.uniform(*config.noise_std_range), image.shape)
         image = image + noise.astype(np.float32)

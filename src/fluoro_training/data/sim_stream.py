@@ -80,7 +80,7 @@ def validation_sequence_seeds(data: DataConfig) -> list[int]:
 
 
 def _sim_config(data: DataConfig, scenario: str, rng: np.random.Generator) -> SimConfig:
-    return SimConfig(
+    return data.sim_config(
         height=int(data.sim_size[0]),
         width=int(data.sim_size[1]),
         scenario=scenario,
