@@ -233,8 +233,57 @@ def test_missed_stent_and_empty_frame():
     assert math.isinf(metrics.values["stent_hd95_px"])
     empty = _truth(wires=(), stent=False)
     metrics = compute_frame_metrics(_result(empty, [], stent=False), empty)
-    # nothing to find and nothing claimed: no segmentation metric applies
-    assert set(metrics.values) == {"latency_ms", "inference_ms"}
+    # nothing to find and nothing claimed: no segmentation metric applies, only the
+    # hard-negative ones (no wire and no stent reported where there is none)
+    assert set(metrics.values) == {
+        "latency_ms",
+        "inference_ms",
+        "wire_reported_on_negative",
+        "stents_reported_on_negative",
+    }
+    assert metrics.values["wire_reported_on_negative"] == 0.0
+    assert metrics.values["stents_reported_on_negative"] == 0.0
+
+
+def test_hard_negative_frames_count_reported_wires_and_stents():
+    empty = _truth(wires=(), stent=False, sequence="neg", index=0)
+    false_wire = compute_frame_metrics(_result(empty, [_wire(0, _line(5, 25, 10))]), empty)
+    assert false_wire.values["wire_reported_on_negative"] == 1.0
+    assert false_wire.values["stents_reported_on_negative"] == 1.0  # _result adds one stent
+    clean = compute_frame_metrics(_result(empty, [], stent=False), empty)
+    with_wire = _truth()
+    scored = compute_frame_metrics(_result(with_wire, [_wire(0, _line(5, 25, 10))]), with_wire)
+    assert "wire_reported_on_negative" not in scored.values
+    assert "stents_reported_on_negative" not in scored.values  # the frame has a stent
+    accumulator = EvaluationAccumulator()
+    for metrics in (false_wire, clean, scored):
+        accumulator.add(metrics)
+    summary = accumulator.summary()["summary"]
+    assert summary["negative_frames"] == 2
+    assert summary["wire_reported_on_negative_rate"] == pytest.approx(0.5)
+    assert summary["stents_reported_on_negative"] == 1
+
+
+def test_confusion_share_counts_wire_pixels_on_the_catheter():
+    truth = _truth(stent=False)
+    truth.labels[14, 5:15] = 3  # a catheter of 10 px below the wire
+    on_catheter = _wire(1, _line(5, 14, 14))  # 10 px, all on the catheter
+    metrics = compute_frame_metrics(
+        _result(truth, [_wire(0, _line(5, 25, 10)), on_catheter], stent=False), truth
+    )
+    assert metrics.wire_px_predicted == 31 and metrics.wire_px_on_distractors == 10
+    assert metrics.values["confusion_share"] == pytest.approx(10 / 31)
+    clean = compute_frame_metrics(_result(truth, [_wire(0, _line(5, 25, 10))], stent=False), truth)
+    assert clean.values["confusion_share"] == 0.0
+    # frames without a GT wire add nothing: their false pixels are the negative metric's
+    empty = _truth(wires=(), stent=False)
+    negative = compute_frame_metrics(_result(empty, [on_catheter], stent=False), empty)
+    assert "confusion_share" not in negative.values and negative.wire_px_predicted == 0
+    accumulator = EvaluationAccumulator()
+    for item in (metrics, clean, negative):
+        accumulator.add(item)
+    # pooled: 10 of 31 + 21 predicted pixels
+    assert accumulator.summary()["summary"]["confusion_share"] == pytest.approx(10 / 52)
 
 
 def test_shape_mismatch_is_a_one_line_error():

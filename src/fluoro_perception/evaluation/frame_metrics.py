@@ -23,6 +23,12 @@ references are in ``docs/evaluation.md``; in short:
   tip (``wires[0]``, published on ``/tip``) lies within the tip gate of a GT tip.
 * **Stent Dice** (pooled, like the guidewire F1) and per frame where a stent is
   predicted or present.
+* **Hard negatives**: in frames without any ground-truth wire, whether a wire is
+  reported at all (``wire_reported_on_negative``), and in frames without a stent how
+  many stents are reported (``stents_reported_on_negative``).
+* **Confusion share**: in frames that hold a wire, the share of the predicted guidewire
+  pixels that lie on distractor ground truth (the catheter class, label 3: the dataset
+  format has no vessel label), pooled over the set.
 * **Latency** [ms]: the pipeline's own ``timings_ms["total"]`` and ``["inference"]``.
 
 Metrics that do not apply to a frame (tip error without a matched tip, stent Dice
@@ -36,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fluoro_perception.core.types import GUIDEWIRE, STENT, FrameResult
+from fluoro_perception.core.types import CATHETER, GUIDEWIRE, STENT, FrameResult
 from fluoro_perception.metrics import (
     ConfusionCounts,
     MetricAccumulator,
@@ -84,6 +90,9 @@ class FrameMetrics:
         The same in [mm]; empty when the pixel spacing is unknown.
     dual_wire : bool
         The frame has >= 2 visible GT tips.
+    wire_px_predicted, wire_px_on_distractors : int
+        In frames that hold a GT wire: predicted guidewire pixels, and those of them on
+        distractor ground truth (catheter); 0 in frames without a wire.
     """
 
     sequence_id: str
@@ -95,6 +104,8 @@ class FrameMetrics:
     tip_errors_px: list[float] = field(default_factory=list)
     tip_errors_mm: list[float] = field(default_factory=list)
     dual_wire: bool = False
+    wire_px_predicted: int = 0
+    wire_px_on_distractors: int = 0
 
 
 #: Per-frame metric names and meaning (units in brackets); each frame carries the subset
@@ -112,6 +123,10 @@ PER_FRAME_METRICS: dict[str, str] = {
     "both_wires_found": "dual-wire frames: 1 when every visible GT tip is matched",
     "primary_tip_correct": "frames with a visible GT tip: 1 when the primary wire's tip "
     "(wire 0, the /tip topic) lies within the tip gate of one",
+    "wire_reported_on_negative": "frames without a GT wire: 1 when any wire is reported",
+    "stents_reported_on_negative": "frames without a GT stent: number of stents reported",
+    "confusion_share": "frames with a GT wire: share of the predicted guidewire pixels on "
+    "distractor GT (catheter)",
     "stent_dice": "Dice of the stent mask (frames with a GT or predicted stent)",
     "stent_hd95_px": "95th-percentile Hausdorff distance of the stent masks [px]",
     "latency_ms": "pipeline time of the frame, preprocess to masks [ms]",
@@ -216,7 +231,18 @@ def compute_frame_metrics(
     if dual_wire:
         values["both_wires_found"] = float(tip_match.num_missed == 0)
 
+    wire_present = bool(true_wire_mask.any()) or bool(truth.wires)
+    wire_px_predicted = wire_px_on_distractors = 0
+    if not wire_present:
+        values["wire_reported_on_negative"] = float(bool(result.wires))
+    elif predicted_wire_mask.any():
+        wire_px_predicted = int(predicted_wire_mask.sum())
+        wire_px_on_distractors = int((predicted_wire_mask & (truth.labels == CATHETER)).sum())
+        values["confusion_share"] = wire_px_on_distractors / wire_px_predicted
+
     true_stent_mask = truth.labels == STENT
+    if not true_stent_mask.any() and not truth.stents:
+        values["stents_reported_on_negative"] = float(len(result.stents))
     predicted_stent_mask = result.stent_mask > 0
     stent_counts = confusion_counts(predicted_stent_mask, true_stent_mask)
     if true_stent_mask.any() or predicted_stent_mask.any():
@@ -237,6 +263,8 @@ def compute_frame_metrics(
         tip_errors_px=list(tip_errors_px),
         tip_errors_mm=list(tip_errors_mm),
         dual_wire=dual_wire,
+        wire_px_predicted=wire_px_predicted,
+        wire_px_on_distractors=wire_px_on_distractors,
     )
 
 
@@ -292,6 +320,9 @@ class EvaluationAccumulator:
         self.latencies_ms: list[float] = []
         self.num_dual_wire_frames = 0
         self.num_dual_wire_found = 0
+        self.wire_px_predicted = 0
+        self.wire_px_on_distractors = 0
+        self.stents_on_negative = 0
 
     @property
     def num_frames(self) -> int:
@@ -319,6 +350,9 @@ class EvaluationAccumulator:
         if metrics.dual_wire:
             self.num_dual_wire_frames += 1
             self.num_dual_wire_found += int(metrics.tip_match.num_missed == 0)
+        self.wire_px_predicted += metrics.wire_px_predicted
+        self.wire_px_on_distractors += metrics.wire_px_on_distractors
+        self.stents_on_negative += int(metrics.values.get("stents_reported_on_negative", 0))
 
     def sequence_guidewire_f1(self) -> dict[str, float | None]:
         """Pooled guidewire F1 per sequence id."""
@@ -366,6 +400,14 @@ class EvaluationAccumulator:
             "both_wires_found_rate": (
                 self.num_dual_wire_found / self.num_dual_wire_frames
                 if self.num_dual_wire_frames
+                else None
+            ),
+            "negative_frames": summary_of("wire_reported_on_negative")["count"],
+            "wire_reported_on_negative_rate": mean_of("wire_reported_on_negative"),
+            "stents_reported_on_negative": self.stents_on_negative,
+            "confusion_share": (
+                self.wire_px_on_distractors / self.wire_px_predicted
+                if self.wire_px_predicted
                 else None
             ),
             "stent_dice": stent["f1"],
