@@ -23,8 +23,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.set)
     trainer = create_trainer(
-        config, args.output, device=args.device, resume=args.resume, progress=not args.no_progress
+        config,
+        args.output,
+        device=args.device,
+        resume=args.resume,
+        init=args.init,
+        progress=not args.no_progress,
     )
+    if trainer.warm_start_report:
+        report = trainer.warm_start_report
+        print(
+            f"warm start from {args.init}: {len(report['loaded'])} tensors loaded, "
+            f"{len(report['skipped'])} skipped (shape changed), {len(report['missing'])} new"
+        )
     best = trainer.fit()
     if trainer.rank == 0:
         print(f"best checkpoint: {trainer.output_dir / 'best.pt'}")
@@ -56,6 +67,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         test_frames=args.test_frames,
     )
     print(report.to_json())
+    if args.weights:
+        from fluoro_training.trainer import write_weights
+
+        print(f"weights: {write_weights(args.checkpoint, args.weights)}")
     return 0
 
 
@@ -100,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config value, e.g. --set steps=500 (repeatable)")  # fmt: skip
     train.add_argument("--output", default=None, help="run directory (default runs/<name>)")
     train.add_argument("--resume", default=None, help="checkpoint to resume from (last.pt)")
+    train.add_argument(
+        "--init",
+        default=None,
+        help="warm start: model weights of a checkpoint or models/<name>.pt "
+        "(fresh optimizer and schedule)",
+    )
     train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     train.set_defaults(func=_cmd_train)
@@ -109,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True, help="X.onnx")
     export.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"), default=None)
     export.add_argument("--opset", type=int, default=17)
+    export.add_argument(
+        "--weights",
+        default=None,
+        help="also write the weights + config (no optimizer) here, e.g. models/default.pt",
+    )
     export.add_argument("--fp16", action="store_true", help="also write X_fp16.onnx")
     export.add_argument("--int8", action="store_true", help="also write X_int8.onnx (static)")
     export.add_argument("--calibration-frames", type=int, default=16,

@@ -68,6 +68,47 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def write_weights(checkpoint: str | Path, output: str | Path) -> Path:
+    """Write the shippable weights of a run: model state, config and validation metrics of
+    ``checkpoint`` without the optimizer state (``models/<name>.pt``, a few MB).
+
+    The file is a format-1 checkpoint that :func:`load_checkpoint` reads; ``fluoro-train
+    train --init`` warm-starts from it (``--resume`` needs a full run checkpoint).
+    """
+    source = load_checkpoint(checkpoint)
+    slim = {key: source[key] for key in ("format", "model", "step", "metrics", "config")}
+    slim["config_hash"] = source.get("config_hash", "")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".tmp")
+    torch.save(slim, tmp)
+    tmp.replace(output)
+    return output
+
+
+def warm_start(model: nn.Module, checkpoint: dict[str, Any]) -> dict[str, list[str]]:
+    """Copy every tensor of ``checkpoint["model"]`` whose name and shape match ``model``.
+
+    Returns ``{"loaded": [...], "skipped": [...], "missing": [...]}``: skipped tensors
+    changed shape (e.g. a classifier after a change of the class count), missing ones are
+    new in ``model`` and keep their initialization. Raises ``ValueError`` when nothing
+    matches (another architecture).
+    """
+    state = model.state_dict()
+    source = checkpoint["model"]
+    loaded = [k for k, v in source.items() if k in state and state[k].shape == v.shape]
+    skipped = [k for k, v in source.items() if k in state and state[k].shape != v.shape]
+    missing = [k for k in state if k not in source or k in skipped]
+    if not loaded:
+        raise ValueError(
+            "warm start: no tensor of the checkpoint matches this model by name and shape; "
+            "expected weights of the same architecture (model.name)"
+        )
+    state.update({k: source[k] for k in loaded})
+    model.load_state_dict(state)
+    return {"loaded": loaded, "skipped": skipped, "missing": missing}
+
+
 class Trainer:
     """Train one experiment described by a :class:`TrainConfig`.
 
@@ -83,6 +124,9 @@ class Trainer:
         available, else CPU.
     resume : str or Path, optional
         Checkpoint to continue from (model, optimizer, scheduler, scaler, step, RNG).
+    init : str or Path, optional
+        Warm start: model weights only (:func:`warm_start`) from a run checkpoint or the
+        shipped ``models/<name>.pt``; optimizer, schedule and step start afresh.
     progress : bool
         Show a tqdm bar (rank 0 only).
 
@@ -98,6 +142,7 @@ class Trainer:
         *,
         device: str | None = None,
         resume: str | Path | None = None,
+        init: str | Path | None = None,
         progress: bool = True,
     ) -> None:
         self.config = config
@@ -133,6 +178,25 @@ class Trainer:
         self.step = 0
         self.best_score = -math.inf
         self.best_metrics: dict[str, float] = {}
+        if resume is not None and init is not None:
+            raise ValueError("give resume (continue a run) or init (warm start), not both")
+        self.warm_start_report: dict[str, list[str]] = {}
+        if init is not None:
+            checkpoint = load_checkpoint(init)
+            saved = checkpoint.get("config", {}).get("model", {}).get("name")
+            if saved != config.model.name:
+                raise ValueError(
+                    f"warm start from a {saved!r} checkpoint into model.name="
+                    f"{config.model.name!r}; expected the same architecture"
+                )
+            self.warm_start_report = warm_start(self.model, checkpoint)
+            LOG.info(
+                "warm start from %s: %d tensors loaded, %d skipped (shape), %d new",
+                init,
+                len(self.warm_start_report["loaded"]),
+                len(self.warm_start_report["skipped"]),
+                len(self.warm_start_report["missing"]),
+            )
         if resume is not None:
             self._restore(load_checkpoint(resume))
         self.train_model: nn.Module = self.model

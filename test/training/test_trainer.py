@@ -267,3 +267,33 @@ def test_tip_branch_is_clipped_apart_from_segmentation(tmp_path, detach):
     assert len(groups) == (2 if detach else 1)
     if detach:
         assert {id(p) for p in groups[1]} == {id(p) for p in trainer.model.tip.parameters()}
+
+
+def test_shipped_weights_warm_start_a_new_run(tmp_path):
+    from fluoro_training.trainer import write_weights
+
+    Trainer(tiny_config(steps=1, val_every=1), tmp_path / "a", progress=False).fit()
+    weights = write_weights(tmp_path / "a" / "last.pt", tmp_path / "models" / "tiny.pt")
+    slim = load_checkpoint(weights)
+    assert "optimizer" not in slim and slim["config"] == tiny_config(steps=1, val_every=1).to_dict()
+    assert weights.stat().st_size < (tmp_path / "a" / "last.pt").stat().st_size
+
+    # same architecture with one more class: everything but the class outputs is copied
+    wider = tiny_config(model={"num_classes": 4})
+    warm = Trainer(wider, tmp_path / "b", init=weights, progress=False)
+    report = warm.warm_start_report
+    assert report["skipped"] and all("classifier" in name for name in report["skipped"])
+    state = warm.model.state_dict()
+    for name in report["loaded"]:
+        assert torch.equal(state[name], slim["model"][name]), name
+    assert warm.step == 0 and warm.optimizer.state_dict()["state"] == {}
+
+    with pytest.raises(ValueError, match="same architecture"):
+        Trainer(
+            tiny_config(model={"name": "unet", "kwargs": {"width_mult": 0.125}}),
+            tmp_path / "c",
+            init=weights,
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="not both"):
+        Trainer(tiny_config(), tmp_path / "d", init=weights, resume=weights, progress=False)
