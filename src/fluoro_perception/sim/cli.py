@@ -4,6 +4,9 @@ Subcommands::
 
     fluoro-sim dataset OUT --sequences N --frames M --seed S [--size H W] [--scenario NAME]
                            [--bit-depth 8|12|16] [--overwrite]
+    fluoro-sim dataset OUT ... --negatives   # hard negatives: no guidewire, dense distractors
+    fluoro-sim styleset OUT --style noise|display|spacing|instrument|anatomy|all
+                           --sequences N --frames M --seed S [--size H W] [--overwrite]
     fluoro-sim bag OUT --frames N --fps F [--storage mcap|sqlite3] [--encoding mono8|mono16]
                        [--seed S] [--scenario NAME] [--size H W] [--overwrite]
     fluoro-sim preview OUT.png [--seed S] [--rows R --cols C] [--size H W] [--overwrite]
@@ -31,6 +34,15 @@ from fluoro_perception.cli.argtypes import non_negative_int, positive_float, pos
 #: that two runs with the same seed produce identical bags.
 BAG_EPOCH_NS = 1_700_000_000 * 1_000_000_000
 _MIXED = "mixed"
+#: ``fluoro-sim dataset --negatives``: the scenes of every scenario without any guidewire
+#: (and so without a stent on it), contrast-filled vessel trees in most sequences, three
+#: times the distractors (leads, sternal wires, clips, bone edges): issue 12, target 3.
+HARD_NEGATIVES = {
+    "wire_absent_probability": 1.0,
+    "contrast_probability": 0.7,
+    "residual_contrast_probability": 0.5,
+    "distractor_scale": 3.0,
+}
 
 
 # ----------------------------------------------------------------------------- arg types
@@ -109,9 +121,16 @@ def _run_dataset(args: argparse.Namespace) -> int:
     from fluoro_perception.sim.dataset import DatasetWriter
 
     height, width = args.size
-    config = SimConfig(height=height, width=width, scenario=args.scenario, bit_depth=args.bit_depth)
+    config = SimConfig(
+        height=height,
+        width=width,
+        scenario=args.scenario,
+        bit_depth=args.bit_depth,
+        **(HARD_NEGATIVES if args.negatives else {}),
+    )
     generator = {
         "tool": "fluoro-sim dataset",
+        **({"negatives": True} if args.negatives else {}),
         "seed": args.seed,
         "sequences": args.sequences,
         "frames_per_sequence": args.frames,
@@ -128,6 +147,43 @@ def _run_dataset(args: argparse.Namespace) -> int:
         for frame in _progress(frames, total, "dataset", args.quiet):
             writer.add_frame(frame)
     print(f"wrote {writer.frame_count} frames in {args.sequences} sequences to {args.out}")
+    return 0
+
+
+def _run_styleset(args: argparse.Namespace) -> int:
+    from fluoro_perception.sim.dataset import DatasetWriter
+    from fluoro_perception.sim.styles import styled_frames
+
+    height, width = args.size
+    generator = {
+        "tool": "fluoro-sim styleset",
+        "style": args.style,
+        "seed": args.seed,
+        "sequences": args.sequences,
+        "frames_per_sequence": args.frames,
+        "scenario": args.scenario or _MIXED,
+    }
+    seeds = sequence_seeds(args.seed, args.sequences)
+    total = args.sequences * args.frames
+    with DatasetWriter(args.out, generator=generator, overwrite=args.overwrite) as writer:
+        frames = itertools.chain.from_iterable(
+            styled_frames(
+                sequence_seed,
+                args.style,
+                args.frames,
+                f"{args.style}{args.seed}_{index:04d}",
+                height=height,
+                width=width,
+                scenario=args.scenario,
+            )
+            for index, sequence_seed in enumerate(seeds)
+        )
+        for frame in _progress(frames, total, f"styleset {args.style}", args.quiet):
+            writer.add_frame(frame)
+    print(
+        f"wrote {writer.frame_count} frames in {args.sequences} sequences of style "
+        f"{args.style!r} to {args.out}"
+    )
     return 0
 
 
@@ -246,7 +302,29 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument(
         "--bit-depth", type=int, choices=(8, 12, 16), default=8, help="image bit depth"
     )
+    dataset.add_argument(
+        "--negatives",
+        action="store_true",
+        help="hard negatives: no guidewire (nor stent), more contrast and distractors",
+    )
     dataset.set_defaults(func=_run_dataset)
+
+    from fluoro_perception.sim.styles import STYLE_CHOICES
+
+    styleset = sub.add_parser(
+        "styleset",
+        help="write a style-held-out dataset (settings the training stream never draws)",
+        description="Write a dataset rendered in a held-out style (docs/simulator.md, "
+        "fluoro_perception.sim.styles): evaluation only, never training.",
+    )
+    styleset.add_argument("out", type=Path, metavar="OUT", help="output folder")
+    styleset.add_argument("--style", choices=STYLE_CHOICES, required=True, help="held-out factor")
+    styleset.add_argument("--sequences", type=positive_int, required=True, help="sequences")
+    styleset.add_argument("--frames", type=positive_int, required=True, help="frames per sequence")
+    styleset.add_argument("--seed", type=non_negative_int, default=0, help="master seed")
+    _add_size(styleset, (512, 512))
+    _add_scenario(styleset)
+    styleset.set_defaults(func=_run_styleset)
 
     bag = sub.add_parser(
         "bag",
@@ -301,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--seed", type=non_negative_int, default=0, help="seed")
     bench_parser.set_defaults(func=_run_bench)
 
-    for name in ("dataset", "bag", "preview"):
+    for name in ("dataset", "styleset", "bag", "preview"):
         target = sub.choices[name]
         target.add_argument(
             "--overwrite", action="store_true", help="replace an existing output of this tool"

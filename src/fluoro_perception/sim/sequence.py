@@ -152,6 +152,12 @@ class SimConfig:
         Probability of a nearly invisible wire (very low attenuation).
     distractor_scale : float
         Multiplies the expected number of distractors (0 = none).
+    wire_width_px_range, wire_attenuation_range : tuple or None
+        When set, every wire's rendered width [px] (of a 512 px frame) and body line
+        integral are redrawn from these ranges (the distal coil keeps its ratio to the
+        body) from a generator of their own, so no other draw changes; None (default)
+        keeps the scenario's own draws. The style-held-out set (``fluoro-sim styleset``)
+        uses ranges the training stream never draws.
     wire_absent_probability : float
         Probability that a sequence is a hard negative: the same scene (catheters,
         contrast, anatomy, distractors) with no guidewire and no stent drawn or labelled
@@ -182,6 +188,8 @@ class SimConfig:
     wire_dropout_probability: float = 0.25
     faint_wire_probability: float = 0.12
     distractor_scale: float = 1.0
+    wire_width_px_range: tuple[float, float] | None = None
+    wire_attenuation_range: tuple[float, float] | None = None
     wire_absent_probability: float = 0.0
 
     def __post_init__(self) -> None:
@@ -219,6 +227,10 @@ class SimConfig:
         _check_range("gamma_range", self.gamma_range, 0.2, 5.0)
         _check_range("mean_grey_range", self.mean_grey_range, 10.0, 245.0)
         _check_range("excursion_period_s_range", self.excursion_period_s_range, 0.5, 60.0)
+        if self.wire_width_px_range is not None:
+            _check_range("wire_width_px_range", self.wire_width_px_range, 0.3, 12.0)
+        if self.wire_attenuation_range is not None:
+            _check_range("wire_attenuation_range", self.wire_attenuation_range, 0.005, 3.0)
         for name in (
             "raw_probability",
             "table_pan_probability",
@@ -645,6 +657,7 @@ class SequenceSimulator:
         speed = rng.uniform(5.0, 35.0) / mm
         for k, (track, cath_arc, access_arc) in enumerate(tracks):
             spec = _sample_wire_spec(rng, stiff, faint, size_scale, mm)
+            spec = self._restyle_wire(spec, k, size_scale)
             arc = arc_length(track)
             min_out = access_arc + 15.0 * size_scale
             max_in = arc[-1] - 2.0
@@ -751,6 +764,21 @@ class SequenceSimulator:
             self._sequence_params.update(wire_absent=True, n_wires=0, n_stents=0)
 
     # ------------------------------------------------------------------------------------
+    def _restyle_wire(self, spec: WireSpec, index: int, size_scale: float) -> WireSpec:
+        """``spec`` with width / attenuation redrawn from the config's override ranges
+        (an own generator per wire, so that no scene draw changes); unchanged without."""
+        config = self.config
+        if config.wire_width_px_range is None and config.wire_attenuation_range is None:
+            return spec
+        rng = np.random.default_rng([self.seed, 4242, index])
+        width, body = spec.width_px, spec.body_attenuation
+        if config.wire_width_px_range is not None:
+            width = float(rng.uniform(*config.wire_width_px_range) * max(size_scale, 0.5))
+        if config.wire_attenuation_range is not None:
+            body = float(rng.uniform(*config.wire_attenuation_range))
+        coil = spec.tip_attenuation / spec.body_attenuation
+        return replace(spec, width_px=width, body_attenuation=body, tip_attenuation=body * coil)
+
     def _wire_visibility(self, points_canvas_px: np.ndarray) -> np.ndarray | None:
         """Per-point visibility ``(N,)`` (0-1) of a wire from the sequence's low-dose
         drop-out patches (fixed to the patient, so the gap stays where the anatomy is
