@@ -2,7 +2,7 @@
 
 Subscribes (serialized, no decode on the executor thread beyond what the bag writer
 needs) to every output topic of the segmentation node plus ``/diagnostics``
-(:func:`fluoro_perception.replay.recorded_topic_types`), and writes each message through
+(:func:`fluoro_perception.topics.recorded_topic_types`), and writes each message through
 :class:`fluoro_perception.bagio.BagWriter` with its **receive** time on the node clock as
 log time (bag time when ``use_sim_time`` is set and a player publishes ``/clock``).
 
@@ -48,9 +48,9 @@ from sensor_msgs.msg import Image
 
 from fluoro_perception.bagio import IMAGE_TOPIC, BagWriter, get_bag_typestore, stamp_to_ns
 from fluoro_perception.nodes.bag_player_node import message_class
+from fluoro_perception.topics import DEFAULT_NAMESPACE, perception_topics, recorded_topic_types
 
 NODE_NAME = "bag_recorder"
-DEFAULT_NAMESPACE = "/fluoro"
 _NS_PER_S = 1_000_000_000
 
 
@@ -157,8 +157,6 @@ class BagRecorderNode(Node):
         node_name: str = NODE_NAME,
         **kwargs: Any,
     ) -> None:
-        from fluoro_perception.replay import perception_topics, recorded_topic_types
-
         super().__init__(node_name, **kwargs)
         self.topic_types = dict(topic_types or recorded_topic_types(DEFAULT_NAMESPACE))
         outputs = perception_topics(DEFAULT_NAMESPACE)
