@@ -2,22 +2,39 @@
 
 Inputs: a folder of 8-bit and 16-bit PNGs (+ a 16-bit TIFF and a corrupt PNG), simulated
 rosbags in both storage formats, a short MJPG video. Every results.jsonl is checked with
-the schema validator, every mask for its size and values.
+the schema validator, every mask for its size and values. Frames that fail (bad files, a
+stage that raises or returns what the schema refuses, a mask that cannot be written) each
+get an errors.jsonl record while every other frame is processed, and the exit code is 3.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from fault_injection import fail_on_call
 from model_fixtures import make_random_onnx_model
 
 from fluoro_perception.cli.main import main
+from fluoro_perception.core.engine import InferenceEngine
+from fluoro_perception.core.types import StentDetection
+from fluoro_perception.evaluation.frame_errors import (
+    ERROR_KEYS,
+    EXIT_FRAMES_FAILED,
+    ErrorsFormatError,
+    FrameError,
+    error_record,
+    failure_stage,
+    iter_errors,
+    validate_error_record,
+)
 from fluoro_perception.evaluation.results_io import (
     RESULT_KEYS,
     STENT_KEYS,
@@ -92,16 +109,147 @@ def _check_outputs(output: Path, expected_shapes: dict[str, tuple[int, int]]) ->
     return records
 
 
-def test_infer_image_folder_8_and_16_bit_skips_corrupt(tmp_path, model, image_folder, capsys):
+def _errors(output: Path) -> list[dict]:
+    records = list(iter_errors(output / "errors.jsonl"))
+    assert all(tuple(record) == ERROR_KEYS for record in records)
+    return records
+
+
+def test_infer_image_folder_8_and_16_bit_records_the_corrupt_frame(
+    tmp_path, model, image_folder, capsys
+):
     output = tmp_path / "out"
-    assert _infer(image_folder, "--output", output, "--model", model) == 0
+    assert _infer(image_folder, "--output", output, "--model", model) == EXIT_FRAMES_FAILED
     captured = capsys.readouterr()
     records = _check_outputs(output, FOLDER_SHAPES)
     assert any(r["wires"] or r["stents"] for r in records)  # the random model finds something
-    skip_lines = [line for line in captured.err.splitlines() if line.startswith("skipped:")]
-    assert len(skip_lines) == 1 and "d_corrupt.png" in skip_lines[0]
-    assert "infer: 3 frames" in captured.out and "skipped 1 (undecodable image: 1)" in captured.out
+    fail_lines = [line for line in captured.err.splitlines() if line.startswith("failed:")]
+    assert len(fail_lines) == 1 and "d_corrupt.png" in fail_lines[0]
+    [error] = _errors(output)
+    assert error["frame"] == "d_corrupt" and error["stage"] == "decode" and error["count"] == 1
+    assert "d_corrupt.png: not a decodable image" in error["reason"]
+    assert "infer: 3 frames" in captured.out and "1 failed (decode: 1)" in captured.out
     assert not (output / "masks" / "d_corrupt_guidewire.png").exists()
+
+
+GOOD_FRAMES = ("a_good", "b_good", "c_good", "d_good")
+WARMUP_RUNS = inspect.signature(InferenceEngine).parameters["warmup_runs"].default
+
+
+@pytest.fixture
+def bad_folder(tmp_path) -> Path:
+    """Four good 8-bit frames and three bad files: truncated PNG, empty file, float TIFF."""
+    folder = tmp_path / "bad_frames"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for name in GOOD_FRAMES:
+        cv2.imwrite(str(folder / f"{name}.png"), rng.integers(60, 200, (64, 64), dtype=np.uint8))
+    png = cv2.imencode(".png", rng.integers(0, 255, (64, 64), dtype=np.uint8))[1].tobytes()
+    (folder / "b_truncated.png").write_bytes(png[: len(png) // 2])
+    (folder / "c_empty.png").write_bytes(b"")
+    cv2.imwrite(str(folder / "d_float.tiff"), rng.random((64, 64)).astype(np.float32))
+    return folder
+
+
+def test_bad_files_get_error_records_and_every_other_frame_is_processed(
+    tmp_path, model, bad_folder, capsys
+):
+    output = tmp_path / "out"
+    assert _infer(bad_folder, "--output", output, "--model", model) == EXIT_FRAMES_FAILED
+    out = capsys.readouterr().out
+    _check_outputs(output, {name: (64, 64) for name in GOOD_FRAMES})
+    errors = {e["frame"]: e for e in _errors(output)}
+    assert sorted(errors) == ["b_truncated", "c_empty", "d_float"]
+    assert {e["stage"] for e in errors.values()} == {"decode"}
+    assert "an empty file" in errors["c_empty"]["reason"]
+    assert "float32" in errors["d_float"]["reason"]
+    assert "infer: 4 frames" in out and "3 failed (decode: 3)" in out
+
+
+def _two_point_stent():
+    """The failure the issue reports: a stent outline of 2 points (the schema wants >= 3)."""
+    outline = np.array([[10.0, 10.0], [12.0, 10.0]], np.float32)
+    centroid = np.array([11.0, 10.0])
+    return [StentDetection(0, outline, centroid, 0.0, 3.0, 1.0, 0.9)]
+
+
+@pytest.mark.parametrize(
+    ("patched", "call", "make_failure", "stage", "reason"),
+    [
+        (
+            "pipeline.extract_stents",
+            2,
+            lambda: RuntimeError("geometry broke"),
+            "geometry",
+            "RuntimeError: geometry broke",
+        ),
+        ("pipeline.extract_stents", 2, _two_point_stent, "validate", "expected a list of >= 3"),
+        # the engine's first runs are its warm-up when it loads
+        ("InferenceEngine.run", WARMUP_RUNS + 2, MemoryError, "inference", "MemoryError"),
+    ],
+)
+def test_a_stage_that_fails_on_one_frame_is_recorded_and_the_run_goes_on(
+    tmp_path, model, bad_folder, capsys, monkeypatch, patched, call, make_failure, stage, reason
+):
+    import fluoro_perception.core.pipeline as pipeline_module
+
+    for bad in bad_folder.glob("[bcd]_[tef]*"):
+        bad.unlink()
+    # each is called once per frame: the 2nd frame (b_good) fails
+    target = {"pipeline": pipeline_module, "InferenceEngine": InferenceEngine}
+    owner, name = patched.split(".")
+    fail_on_call(monkeypatch, target[owner], name, call, make_failure)
+    output = tmp_path / "out"
+    assert _infer(bad_folder, "--output", output, "--model", model) == EXIT_FRAMES_FAILED
+    assert f"1 failed ({stage}: 1)" in capsys.readouterr().out
+    kept = [name for name in GOOD_FRAMES if name != "b_good"]
+    _check_outputs(output, {name: (64, 64) for name in kept})
+    [error] = _errors(output)
+    assert (error["frame"], error["stage"]) == ("b_good", stage)
+    assert reason in error["reason"]
+    assert not list((output / "masks").glob("b_good_*"))  # a failed frame leaves no masks
+
+
+def test_a_mask_that_cannot_be_written_fails_only_its_frame(
+    tmp_path, model, bad_folder, monkeypatch
+):
+    import fluoro_perception.cli.infer as infer_module
+
+    for bad in bad_folder.glob("[bcd]_[tef]*"):
+        bad.unlink()
+    # the 6th mask write is c_good's stent mask, after its guidewire mask was written
+    fail_on_call(monkeypatch, infer_module.cv2, "imwrite", 6, lambda: False)
+    output = tmp_path / "out"
+    assert _infer(bad_folder, "--output", output, "--model", model) == EXIT_FRAMES_FAILED
+    _check_outputs(output, {name: (64, 64) for name in GOOD_FRAMES if name != "c_good"})
+    [error] = _errors(output)
+    assert (error["frame"], error["stage"]) == ("c_good", "write")
+    assert "cannot write" in error["reason"] and "c_good_stent.png" in error["reason"]
+    assert not list((output / "masks").glob("c_good_*"))  # its guidewire mask is removed
+
+
+def test_an_interrupted_run_keeps_every_line_written(tmp_path, model, bad_folder, monkeypatch):
+    import fluoro_perception.core.pipeline as pipeline_module
+
+    fail_on_call(monkeypatch, pipeline_module, "extract_stents", 3, KeyboardInterrupt)
+    output = tmp_path / "out"
+    assert _infer(bad_folder, "--output", output, "--model", model) == 130
+    # name order: a_good, b_good, b_truncated, c_empty, c_good (interrupted), ...
+    records = list(iter_results(output / "results.jsonl"))
+    assert [r["frame"] for r in records] == ["a_good", "b_good"]
+    assert [e["frame"] for e in _errors(output)] == ["b_truncated", "c_empty"]
+
+
+def test_no_frame_processed_exits_2_and_keeps_the_error_records(
+    tmp_path, model, bad_folder, capsys
+):
+    for good in bad_folder.glob("*_good.png"):
+        good.unlink()
+    output = tmp_path / "out"
+    assert _infer(bad_folder, "--output", output, "--model", model) == 2
+    assert "no frame of" in _one_error_line_of(capsys.readouterr().err)
+    assert len(_errors(output)) == 3
+    assert validate_results_file(output / "results.jsonl") == 0
 
 
 @pytest.mark.parametrize(("storage", "encoding"), [("mcap", "mono8"), ("sqlite3", "mono16")])
@@ -147,7 +295,7 @@ def test_infer_damaged_bag_keeps_the_frames_before_the_damage(tmp_path, model, c
     storage_file.write_bytes(bytes(data))
 
     output = tmp_path / "out"
-    assert _infer(bag, "--output", output, "--model", model) == 0
+    assert _infer(bag, "--output", output, "--model", model) == EXIT_FRAMES_FAILED
     captured = capsys.readouterr()
     assert "is damaged after" in captured.err
     records = list(iter_results(output / "results.jsonl"))
@@ -156,7 +304,9 @@ def test_infer_damaged_bag_keeps_the_frames_before_the_damage(tmp_path, model, c
     _check_outputs(output, {str(bag_stamp_ns(k, 10.0)): (512, 512) for k in range(read)})
     lost = count - read
     assert f"infer: {read} frames" in captured.out
-    assert f"skipped {lost} (damaged bag: {lost})" in captured.out
+    assert f"{lost} failed (read: {lost})" in captured.out
+    [error] = _errors(output)
+    assert error["frame"] is None and error["stage"] == "read" and error["count"] == lost
 
 
 def test_infer_video(tmp_path, model):
@@ -172,7 +322,13 @@ def test_infer_video(tmp_path, model):
 
 
 def _one_error_line(capsys) -> str:
-    err_lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return _one_error_line_of(capsys.readouterr().err)
+
+
+def _one_error_line_of(err: str) -> str:
+    """The one ``fluoro-perception infer: error:`` line of stderr (per-frame lines aside)."""
+    err_lines = [line for line in err.splitlines() if line.strip()]
+    err_lines = [line for line in err_lines if not line.startswith("failed: ")]
     assert len(err_lines) == 1, err_lines
     assert err_lines[0].startswith("fluoro-perception infer: error: ")
     return err_lines[0]
@@ -233,11 +389,15 @@ def test_model_problems_exit_2(tmp_path, model, image_folder, capsys, monkeypatc
 
 def test_existing_results_need_overwrite(tmp_path, model, image_folder, capsys):
     output = tmp_path / "out"
-    assert _infer(image_folder, "--output", output, "--model", model) == 0
+    assert _infer(image_folder, "--output", output, "--model", model) == EXIT_FRAMES_FAILED
     capsys.readouterr()
     assert _infer(image_folder, "--output", output, "--model", model) == 2
     assert "pass --overwrite" in _one_error_line(capsys)
-    assert _infer(image_folder, "--output", output, "--model", model, "--overwrite") == 0
+    clean = tmp_path / "clean"
+    shutil.copytree(image_folder, clean)
+    (clean / "d_corrupt.png").unlink()
+    assert _infer(clean, "--output", output, "--model", model, "--overwrite") == 0
+    assert _errors(output) == []  # the previous run's record is gone with it
 
 
 # ----------------------------------------------------------------------------- validator
@@ -313,3 +473,54 @@ def test_validator_rejects_repeated_frames_and_bad_json(tmp_path):
     path.write_text("{not json\n", encoding="utf-8")
     with pytest.raises(ResultsFormatError, match="results.jsonl:1: invalid JSON"):
         validate_results_file(path)
+
+
+# ----------------------------------------------------------------------------- errors.jsonl
+
+
+def test_error_records_are_one_line_and_validate(tmp_path):
+    record = error_record("seq01_0007", "validate", ValueError("bad\n  outline " + "x" * 900))
+    assert tuple(record) == ERROR_KEYS and record["count"] == 1
+    assert "\n" not in record["reason"] and record["reason"].startswith("ValueError: bad outline")
+    assert len(record["reason"]) == 500 and record["reason"].endswith("...")
+    group = error_record(None, "read", "bag damaged after frame 3", count=4)
+    path = tmp_path / "errors.jsonl"
+    path.write_text(f"{json.dumps(record)}\n\n{json.dumps(group)}\n", encoding="utf-8")
+    assert list(iter_errors(path)) == [record, group]
+    path.write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(ErrorsFormatError, match="errors.jsonl:1: invalid JSON"):
+        list(iter_errors(path))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"extra": 1}, "expected exactly"),
+        ({"frame": ""}, "expected a non-empty string or null"),
+        ({"stage": "somewhere"}, "expected one of"),
+        ({"reason": "two\nlines"}, "expected one non-empty line"),
+        ({"count": 0}, "expected an int >= 1"),
+        ({"count": True}, "expected an int >= 1"),
+        ({"count": 2}, "expected 1"),
+    ],
+)
+def test_error_record_validator_rejects(change, message):
+    record = {"frame": "a", "stage": "decode", "reason": "not an image", "count": 1, **change}
+    with pytest.raises(ErrorsFormatError, match=message):
+        validate_error_record(record)
+
+
+def test_failure_stage_names_the_stage():
+    def raised(function):
+        try:
+            function()
+        except Exception as exc:
+            return exc
+        raise AssertionError("did not raise")
+
+    assert failure_stage(FrameError("write", "disk full")) == "write"
+    assert failure_stage(ResultsFormatError("x")) == "validate"
+    assert failure_stage(raised(lambda: 1 / 0)) == "pipeline"
+    assert failure_stage(raised(lambda: 1 / 0), default="read") == "read"
+    with pytest.raises(ValueError, match="expected one of"):
+        FrameError("elsewhere", "x")

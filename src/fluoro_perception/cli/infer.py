@@ -6,9 +6,12 @@ INPUT is a folder of images (PNG, 8/16-bit TIFF, JPEG, BMP), a video file, or a 
 
 * ``masks/<frame>_guidewire.png`` and ``masks/<frame>_stent.png``: mono8 0/255 at the
   input resolution;
-* ``results.jsonl``: one JSON object per frame (schema in ``docs/results_format.md``).
+* ``results.jsonl``: one JSON object per frame (schema in ``docs/results_format.md``);
+* ``errors.jsonl``: one JSON object per frame that could not be read, processed or
+  written (frame, stage, reason; empty when every frame succeeded).
 
-Unreadable frames are reported on stderr and skipped; the run goes on.
+A failed frame is reported on stderr and the run goes on; the exit code is then 3
+(0 when every frame succeeded, 2 when the run could not start or no frame succeeded).
 
 Examples::
 
@@ -22,11 +25,16 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from fluoro_perception.core.engine import CPU, CUDA, DEFAULT_PROVIDERS, TENSORRT, InferenceEngine
+
+if TYPE_CHECKING:
+    from fluoro_perception.core.types import FrameResult
+    from fluoro_perception.evaluation.results_io import ResultsWriter
 
 #: Short provider names accepted on the command line, besides ONNX Runtime's own names.
 PROVIDER_ALIASES: dict[str, str] = {"cpu": CPU, "cuda": CUDA, "tensorrt": TENSORRT, "trt": TENSORRT}
@@ -152,11 +160,39 @@ def _write_mask(path: Path, mask: np.ndarray) -> None:
         raise OSError(f"cannot write {path}; check that the output folder is writable")
 
 
+def _write_frame(
+    writer: ResultsWriter, masks_dir: Path, frame_name: str, result: FrameResult
+) -> dict:
+    """Masks and results line of one frame: all of them or, on a failure, none.
+
+    The record is validated before anything is written; masks written before a later
+    failure of the same frame are removed again.
+    """
+    from fluoro_perception.evaluation.frame_errors import FrameError
+
+    record = writer.check(frame_name, result)  # ResultsFormatError -> stage "validate"
+    paths = [masks_dir / f"{frame_name}{suffix}" for suffix in MASK_SUFFIXES]
+    try:
+        for path, mask in zip(paths, (result.guidewire_mask, result.stent_mask), strict=True):
+            _write_mask(path, mask)
+        return writer.write_record(record)
+    except Exception as exc:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise FrameError("write", f"{type(exc).__name__}: {exc}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``infer``; returns the exit code (0 ok; errors raise and exit 2 in ``main``)."""
+    """Run ``infer``; returns the exit code.
+
+    0: every frame is in ``results.jsonl``; 3 (``EXIT_FRAMES_FAILED``): the others are,
+    the failed ones are in ``errors.jsonl``; errors that end the run raise and exit 2 in
+    ``main`` (also when no frame at all could be processed).
+    """
     from tqdm import tqdm
 
     from fluoro_perception.core.pipeline import PerceptionPipeline, PipelineConfig
+    from fluoro_perception.evaluation.frame_errors import ERRORS_FILE, FrameErrorLog
     from fluoro_perception.evaluation.results_io import RESULTS_FILE, ResultsWriter
     from fluoro_perception.evaluation.sources import open_source
 
@@ -173,10 +209,27 @@ def run(args: argparse.Namespace) -> int:
                 if stale.name.endswith(MASK_SUFFIXES):
                     stale.unlink()
         pipeline = PerceptionPipeline(engine, PipelineConfig(bit_depth=args.bit_depth))
-        failed: dict[str, int] = {}
         latencies: list[float] = []
         reported = 0
-        with ResultsWriter(output / RESULTS_FILE) as writer:
+        seen = 0
+
+        def echo(line: str) -> None:
+            tqdm.write(line, file=sys.stderr)
+
+        with (
+            ResultsWriter(output / RESULTS_FILE) as writer,
+            FrameErrorLog(output / ERRORS_FILE, echo=echo) as errors,
+        ):
+
+            def record_skips() -> None:
+                nonlocal reported
+                for item in source.skipped_items[reported:]:
+                    if item.count > 0:
+                        errors.add(item.frame_name, item.stage, item.message, item.count)
+                    else:  # e.g. a bag damaged after its last frame: no frame lost
+                        echo(f"note: {item.message}")
+                reported = len(source.skipped_items)
+
             progress = tqdm(
                 source,
                 total=source.expected_frames(),
@@ -185,37 +238,39 @@ def run(args: argparse.Namespace) -> int:
                 disable=args.quiet,
                 file=sys.stderr,
             )
-            for frame in progress:
-                for message in source.skip_messages[reported:]:
-                    tqdm.write(f"skipped: {message}", file=sys.stderr)
-                reported = len(source.skip_messages)
+            frames = iter(progress)
+            while True:
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                except Exception as exc:  # the source itself broke: keep what was done
+                    expected = source.expected_frames()
+                    record_skips()
+                    lost = max(1, expected - seen - source.num_skipped) if expected else 1
+                    reason = f"{args.input}: reading stopped ({type(exc).__name__}: {exc})"
+                    errors.add(None, "read", reason, lost)
+                    break
+                seen += 1
+                record_skips()
                 try:
                     result = pipeline.process(frame.image, frame.stamp_ns, frame.encoding)
-                except ValueError as exc:  # a frame the pipeline cannot take; others go on
-                    failed["pipeline error"] = failed.get("pipeline error", 0) + 1
-                    tqdm.write(f"skipped: frame {frame.frame_name}: {exc}", file=sys.stderr)
+                    record = _write_frame(writer, masks_dir, frame.frame_name, result)
+                except Exception as exc:  # one frame never ends the run
+                    errors.add_exception(frame.frame_name, exc)
                     continue
-                _write_mask(masks_dir / f"{frame.frame_name}_guidewire.png", result.guidewire_mask)
-                _write_mask(masks_dir / f"{frame.frame_name}_stent.png", result.stent_mask)
-                record = writer.write(frame.frame_name, result)
                 latencies.append(record["latency_ms"])
             progress.close()
-        for message in source.skip_messages[reported:]:
-            print(f"skipped: {message}", file=sys.stderr)
-        skipped = {**source.skipped, **failed}
+            record_skips()
     if writer.count == 0:
         raise ValueError(
-            f"no frame of {args.input} could be processed ({sum(skipped.values())} skipped); "
+            f"no frame of {args.input} could be processed ({errors.summary()}); "
             "check the input and --topic"
         )
-    skipped_text = (
-        ", ".join(f"{reason}: {count}" for reason, count in skipped.items()) if skipped else "none"
-    )
     print(
         f"infer: {writer.count} frames -> {output / RESULTS_FILE} (masks in {masks_dir}); "
-        f"skipped {sum(skipped.values())} ({skipped_text}); latency mean "
-        f"{float(np.mean(latencies)):.1f} ms, p95 {float(np.percentile(latencies, 95)):.1f} ms "
-        f"on {engine.active_provider}"
+        f"{errors.summary()}; latency mean {float(np.mean(latencies)):.1f} ms, p95 "
+        f"{float(np.percentile(latencies, 95)):.1f} ms on {engine.active_provider}"
     )
     engine.close()
-    return 0
+    return errors.exit_code()

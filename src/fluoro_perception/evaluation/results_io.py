@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 import numpy as np
 
@@ -106,22 +106,22 @@ def result_record(
     }
 
 
-class ResultsWriter:
-    """Write ``results.jsonl`` one validated line per frame (use as a context manager).
+class JsonlWriter:
+    """A ``.jsonl`` file written one flushed line at a time (use as a context manager).
+
+    Flushed per line: whatever ends a run, the lines written so far are complete.
 
     Parameters
     ----------
     path : str or Path
-        Output file (replaced).
+        Output file (replaced, created empty on entry).
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._stream: TextIO | None = None
-        self.count = 0
-        self._frames: set[str] = set()
 
-    def __enter__(self) -> ResultsWriter:
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._stream = self.path.open("w", encoding="utf-8")
         return self
@@ -134,27 +134,90 @@ class ResultsWriter:
             self._stream.close()
             self._stream = None
 
-    def write(self, frame_name: str, result: FrameResult, latency_ms: float | None = None) -> dict:
-        """Append one frame; returns the record written.
+    def _require_open(self) -> TextIO:
+        if self._stream is None:
+            raise RuntimeError(
+                f"{type(self).__name__} for {self.path} is not open; use `with` first"
+            )
+        return self._stream
+
+    def _write_line(self, record: Mapping[str, Any]) -> None:
+        stream = self._require_open()
+        # allow_nan=False: the formats promise plain JSON numbers
+        stream.write(json.dumps(record, allow_nan=False) + "\n")
+        stream.flush()
+
+
+def iter_jsonl(path: str | Path, error: type[ValueError]) -> Iterator[tuple[str, Any]]:
+    """``(where, object)`` of every non-blank line of a ``.jsonl`` file (``where`` is
+    ``file:line``); a line that is not JSON raises ``error`` naming the file and line."""
+    file_path = Path(path)
+    with file_path.open("r", encoding="utf-8") as stream:
+        for line_number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            where = f"{file_path}:{line_number}"
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise error(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+
+
+class ResultsWriter(JsonlWriter):
+    """Write ``results.jsonl`` one validated line per frame (use as a context manager).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (replaced).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self.count = 0
+        self._frames: set[str] = set()
+
+    def check(
+        self, frame_name: str, result: FrameResult, latency_ms: float | None = None
+    ) -> dict[str, Any]:
+        """The validated record of one frame, not yet written (see :meth:`write_record`).
 
         Raises
         ------
         ResultsFormatError
-            The record would break the schema (e.g. a repeated frame name).
+            The record would break the schema (e.g. a frame name already written).
         """
-        if self._stream is None:
-            raise RuntimeError(f"ResultsWriter for {self.path} is not open; use `with` first")
         record = result_record(frame_name, result, latency_ms)
         validate_record(record, where=f"{self.path} frame {frame_name!r}")
         if record["frame"] in self._frames:
             raise ResultsFormatError(
                 f"{self.path}: frame {record['frame']!r} written twice; frame names must be unique"
             )
+        return record
+
+    def write_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Append a record from :meth:`check` as one line, flushed at once; returns it."""
+        self._require_open()
+        if record["frame"] in self._frames:
+            raise ResultsFormatError(
+                f"{self.path}: frame {record['frame']!r} written twice; frame names must be unique"
+            )
+        self._write_line(record)
         self._frames.add(record["frame"])
-        # allow_nan=False: the schema promises plain JSON numbers
-        self._stream.write(json.dumps(record, allow_nan=False) + "\n")
         self.count += 1
         return record
+
+    def write(self, frame_name: str, result: FrameResult, latency_ms: float | None = None) -> dict:
+        """Append one frame (:meth:`check`, then :meth:`write_record`); returns the record.
+
+        Raises
+        ------
+        ResultsFormatError
+            The record would break the schema (e.g. a repeated frame name); nothing is
+            written then.
+        """
+        self._require_open()
+        return self.write_record(self.check(frame_name, result, latency_ms))
 
 
 def _is_number(value: Any) -> bool:
@@ -258,27 +321,16 @@ def iter_results(path: str | Path) -> Iterator[dict[str, Any]]:
         Invalid JSON, a record that breaks the schema, or a repeated frame name, naming
         the file and line.
     """
-    file_path = Path(path)
-    frames: dict[str, int] = {}
-    with file_path.open("r", encoding="utf-8") as stream:
-        for line_number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            where = f"{file_path}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ResultsFormatError(
-                    f"{where}: invalid JSON ({exc.msg} at column {exc.colno})"
-                ) from None
-            validate_record(record, where)
-            if record["frame"] in frames:
-                raise ResultsFormatError(
-                    f"{where}: frame {record['frame']!r} repeats line {frames[record['frame']]}; "
-                    "frame names must be unique"
-                )
-            frames[record["frame"]] = line_number
-            yield record
+    frames: dict[str, str] = {}
+    for where, record in iter_jsonl(path, ResultsFormatError):
+        validate_record(record, where)
+        if record["frame"] in frames:
+            raise ResultsFormatError(
+                f"{where}: frame {record['frame']!r} repeats line {frames[record['frame']]}; "
+                "frame names must be unique"
+            )
+        frames[record["frame"]] = where.rsplit(":", 1)[1]
+        yield record
 
 
 def validate_results_file(path: str | Path) -> int:
@@ -291,8 +343,10 @@ __all__ = [
     "RESULT_KEYS",
     "STENT_KEYS",
     "WIRE_KEYS",
+    "JsonlWriter",
     "ResultsFormatError",
     "ResultsWriter",
+    "iter_jsonl",
     "iter_results",
     "result_record",
     "stent_record",

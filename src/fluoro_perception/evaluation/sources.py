@@ -7,7 +7,8 @@ uint8 / uint16 or ``(H, W, 3)`` uint8), ready for
 
 Unreadable *items* (a corrupt PNG in a folder, an undecodable message in a bag, a video
 that ends early) are skipped: each one is counted in :attr:`FrameSource.skipped`
-(reason -> count) and described in :attr:`FrameSource.skip_messages`, never raised. An
+(reason -> count), described in :attr:`FrameSource.skip_messages` and listed with its
+frame name and stage in :attr:`FrameSource.skipped_items`, never raised. An
 unusable *input* (missing path, unknown kind, a bag that cannot be opened, a topic that
 is not in the bag) raises ``ValueError`` / ``FileNotFoundError`` with one line.
 
@@ -34,6 +35,32 @@ VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg
 #: Stamp spacing of frames without their own time (folders, videos without timestamps) [Hz].
 DEFAULT_FPS = 15.0
 _NS_PER_S = 1_000_000_000
+
+
+class SkippedItem(NamedTuple):
+    """Input item(s) a source could not turn into a frame.
+
+    Attributes
+    ----------
+    frame_name : str or None
+        The name the frame would have had; None for unnamed groups (the unread end of
+        a damaged bag, messages the bag reader dropped, frames a video lacks).
+    stage : str
+        ``"read"`` (the bytes could not be read) or ``"decode"`` (read, but not an image
+        the pipeline takes); the stages of ``errors.jsonl``.
+    reason : str
+        Short reason, the key of :attr:`FrameSource.skipped`.
+    message : str
+        One line naming the file or frame and what went wrong.
+    count : int
+        Items this entry stands for (1 for a named frame).
+    """
+
+    frame_name: str | None
+    stage: str
+    reason: str
+    message: str
+    count: int
 
 
 class SourceFrame(NamedTuple):
@@ -109,6 +136,8 @@ class FrameSource(ABC):
         Reason -> number of items skipped for it.
     skip_messages : list[str]
         One line per skipped item (or group of items, for bags), in order.
+    skipped_items : list[SkippedItem]
+        The same entries with frame name, stage and count.
     """
 
     kind = "source"
@@ -117,11 +146,21 @@ class FrameSource(ABC):
         self.path = Path(path)
         self.skipped: dict[str, int] = {}
         self.skip_messages: list[str] = []
+        self.skipped_items: list[SkippedItem] = []
         self.closed = False
 
-    def _skip(self, reason: str, message: str, count: int = 1) -> None:
+    def _skip(
+        self,
+        reason: str,
+        message: str,
+        count: int = 1,
+        *,
+        frame_name: str | None = None,
+        stage: str = "decode",
+    ) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
         self.skip_messages.append(message)
+        self.skipped_items.append(SkippedItem(frame_name, stage, reason, message, count))
 
     @property
     def num_skipped(self) -> int:
@@ -195,16 +234,22 @@ class ImageFolderSource(FrameSource):
             try:
                 data = np.fromfile(file, dtype=np.uint8)
             except OSError as exc:
-                self._skip("unreadable file", f"{file}: cannot read ({exc.strerror or exc})")
+                self._skip(
+                    "unreadable file",
+                    f"{file}: cannot read ({exc.strerror or exc})",
+                    frame_name=name,
+                    stage="read",
+                )
                 continue
             image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-            if image is None:
-                self._skip("undecodable image", f"{file}: not a decodable image, skipped")
+            if image is None or image.size == 0:
+                what = "an empty file" if not data.size else "not a decodable image"
+                self._skip("undecodable image", f"{file}: {what}", frame_name=name)
                 continue
             try:
                 image, encoding = image_encoding(image)
             except ValueError as exc:
-                self._skip("unsupported image", f"{file}: {exc}")
+                self._skip("unsupported image", f"{file}: {exc}", frame_name=name)
                 continue
             yield SourceFrame(name, image, encoding, round(index * period_ns))
 
@@ -250,12 +295,15 @@ class VideoSource(FrameSource):
             if stamp <= last_stamp:
                 stamp = round(index * period_ns)
             last_stamp = max(stamp, last_stamp + 1)
+            name = f"frame_{index:06d}"
             try:
                 image, encoding = image_encoding(image)
             except ValueError as exc:
-                self._skip("unsupported image", f"{self.path} frame {index}: {exc}")
+                self._skip(
+                    "unsupported image", f"{self.path} frame {index}: {exc}", frame_name=name
+                )
             else:
-                yield SourceFrame(f"frame_{index:06d}", image, encoding, last_stamp)
+                yield SourceFrame(name, image, encoding, last_stamp)
             index += 1
         if self._frame_count and index < self._frame_count:
             self._skip(
@@ -263,6 +311,7 @@ class VideoSource(FrameSource):
                 f"{self.path}: read {index} of the {self._frame_count} frames its header "
                 "announces (truncated or damaged file)",
                 self._frame_count - index,
+                stage="read",
             )
 
     def close(self) -> None:
@@ -309,7 +358,9 @@ class BagSource(FrameSource):
             except BagError as exc:
                 # a damaged chunk ends the readable part; the frames before it still count
                 remaining = max(0, self.expected_frames() - sum(seen.values()))
-                self._skip("damaged bag", f"{exc} ({remaining} frame(s) not read)", remaining)
+                self._skip(
+                    "damaged bag", f"{exc} ({remaining} frame(s) not read)", remaining, stage="read"
+                )
                 break
             repeats = seen.get(bag_image.stamp_ns, 0)
             seen[bag_image.stamp_ns] = repeats + 1
@@ -388,6 +439,7 @@ __all__ = [
     "BagSource",
     "FrameSource",
     "ImageFolderSource",
+    "SkippedItem",
     "SourceFrame",
     "VideoSource",
     "image_encoding",
