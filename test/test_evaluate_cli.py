@@ -1,16 +1,23 @@
-"""End-to-end runs of ``fluoro-perception evaluate`` on a tiny ``fluoro-sim dataset``."""
+"""End-to-end runs of ``fluoro-perception evaluate`` on a tiny ``fluoro-sim dataset``.
+
+A frame that cannot be read, processed or scored gets an errors.jsonl record, is left out
+of the scores, and the others are evaluated; the exit code is then 3.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from fault_injection import fail_on_call
 from model_fixtures import make_random_onnx_model
 
 from fluoro_perception.cli.main import main
+from fluoro_perception.evaluation.frame_errors import EXIT_FRAMES_FAILED, iter_errors
 from fluoro_perception.model_registry import write_model_card
 from fluoro_perception.sim.cli import main as sim_main
 
@@ -41,7 +48,8 @@ def test_evaluate_writes_report_and_metrics(tmp_path, model, dataset, capsys):
     output = tmp_path / "report"
     assert _evaluate(dataset, "--output", output, "--model", model, "--worst", "2") == 0
     out = capsys.readouterr().out
-    assert "evaluate: 6 frames on CPUExecutionProvider" in out
+    assert "evaluate: 6 frames on CPUExecutionProvider" in out and "; 0 failed;" in out
+    assert (output / "errors.jsonl").read_text(encoding="utf-8") == ""
 
     document = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
     assert document["format"] == "fluoro_perception.evaluation"
@@ -88,20 +96,60 @@ def test_evaluate_max_frames_and_overwrite(tmp_path, model, dataset, capsys):
     assert json.loads((output / "metrics.json").read_text(encoding="utf-8"))["worst_frames"] == []
 
 
-def test_evaluate_skips_an_unreadable_frame(tmp_path, model, dataset, capsys):
-    # copy the dataset and break one image: the evaluation goes on without it
-    import shutil
+def _frame_file(root: Path, sequence: str, kind: str, index: int) -> Path:
+    return root / "sequences" / sequence / kind / f"{index:06d}.png"
 
+
+def test_evaluate_records_unreadable_frames_and_goes_on(tmp_path, model, dataset, capsys):
+    # copy the dataset and break two frames: a truncated image, an empty label file
     broken = tmp_path / "broken"
     shutil.copytree(dataset, broken)
-    (broken / "sequences" / "seq4_0000" / "images" / "000001.png").write_bytes(b"broken")
+    image = _frame_file(broken, "seq4_0000", "images", 1)
+    image.write_bytes(image.read_bytes()[:40])
+    _frame_file(broken, "seq4_0001", "labels", 2).write_bytes(b"")
     output = tmp_path / "report"
-    assert _evaluate(broken, "--output", output, "--model", model) == 0
-    err = capsys.readouterr().err
-    assert "skipped:" in err and "000001.png" in err
+    assert _evaluate(broken, "--output", output, "--model", model) == EXIT_FRAMES_FAILED
+    captured = capsys.readouterr()
+    assert "failed: frame seq4_0000/000001 [read]" in captured.err and "000001.png" in captured.err
+    assert "evaluate: 4 frames" in captured.out and "2 failed (read: 2)" in captured.out
+    errors = list(iter_errors(output / "errors.jsonl"))
+    assert [(e["frame"], e["stage"]) for e in errors] == [
+        ("seq4_0000/000001", "read"),
+        ("seq4_0001/000002", "read"),
+    ]
+    document = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    assert document["dataset"]["frames_evaluated"] == 4
+    assert document["skipped"] == {"read": 2}
+    assert "## Skipped" in (output / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "stage"),
+    [
+        ("fluoro_perception.core.pipeline", "extract_stents", "geometry"),
+        ("fluoro_perception.evaluation.runner", "compute_frame_metrics", "metrics"),
+    ],
+)
+def test_evaluate_a_stage_that_raises_on_one_frame(
+    tmp_path, model, dataset, capsys, monkeypatch, module, name, stage
+):
+    import importlib
+
+    failure = FloatingPointError("one frame goes wrong")
+    fail_on_call(monkeypatch, importlib.import_module(module), name, 3, lambda: failure)
+    output = tmp_path / "report"
+    assert _evaluate(dataset, "--output", output, "--model", model) == EXIT_FRAMES_FAILED
+    assert f"1 failed ({stage}: 1)" in capsys.readouterr().out
+    [error] = iter_errors(output / "errors.jsonl")
+    assert error == {
+        "frame": "seq4_0000/000002",
+        "stage": stage,
+        "reason": "FloatingPointError: one frame goes wrong",
+        "count": 1,
+    }
     document = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
     assert document["dataset"]["frames_evaluated"] == 5
-    assert document["skipped"] == {"unreadable frame": 1}
+    assert document["skipped"] == {stage: 1}
 
 
 def test_evaluate_bad_dataset_exits_2_with_one_line(tmp_path, model, capsys):

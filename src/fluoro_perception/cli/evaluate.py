@@ -3,7 +3,10 @@
 DATASET is a folder in the dataset format of ``docs/dataset_format.md`` (written by
 ``fluoro-sim dataset``, or your own annotated frames). Runs the pipeline on every frame
 (tracking restarts at each sequence) and writes, under ``--output DIR``,
-``metrics.json``, ``report.md`` and its figures (``docs/evaluation.md``).
+``metrics.json``, ``report.md`` and its figures (``docs/evaluation.md``), and
+``errors.jsonl``: one record per frame that could not be read, processed or scored.
+A failed frame is left out of the scores and the run goes on; the exit code is then 3
+(0 when every frame was scored, 2 when the run could not start or no frame was scored).
 
 Examples::
 
@@ -76,13 +79,20 @@ def oracle_engine(model: Path | None):
     return GroundTruthEngine(read_model_metadata(model.expanduser()))
 
 
+def frame_id(record) -> str:
+    """``<sequence_id>/<frame_index:06d>``: a dataset frame's name in ``errors.jsonl``."""
+    return f"{record.sequence_id}/{int(record.frame_index):06d}"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``evaluate``; returns the exit code (errors raise and exit 2 in ``main``)."""
+    """Run ``evaluate``; returns the exit code (0 ok, 3 some frames failed; errors that end
+    the run raise and exit 2 in ``main``)."""
     from tqdm import tqdm
 
+    from fluoro_perception.evaluation.frame_errors import ERRORS_FILE, FrameErrorLog
     from fluoro_perception.evaluation.report import METRICS_FILE, RunInfo, WorstFrames, write_report
     from fluoro_perception.evaluation.runner import FrameEvaluator, frame_encoding
-    from fluoro_perception.sim.dataset import DatasetError, load_frame, read_dataset
+    from fluoro_perception.sim.dataset import load_frame, read_dataset
 
     dataset = read_dataset(args.dataset)
     records = dataset.records[: args.max_frames] if args.max_frames else dataset.records
@@ -97,20 +107,28 @@ def run(args: argparse.Namespace) -> int:
     evaluator = FrameEvaluator(engine)
     accumulator = evaluator.accumulator
     worst = WorstFrames(args.worst)
-    skipped: dict[str, int] = {}
-    for record in tqdm(records, desc="evaluate", unit="frame", disable=args.quiet, file=sys.stderr):
-        try:
-            truth = load_frame(record)
-        except DatasetError as exc:  # one broken frame does not end the evaluation
-            skipped["unreadable frame"] = skipped.get("unreadable frame", 0) + 1
-            tqdm.write(f"skipped: {exc}", file=sys.stderr)
-            continue
-        result, metrics = evaluator.evaluate(truth)
-        worst.offer(metrics, truth.image, frame_encoding(truth), result, truth)
+
+    def echo(line: str) -> None:
+        tqdm.write(line, file=sys.stderr)
+
+    with FrameErrorLog(args.output / ERRORS_FILE, echo=echo) as errors:
+        for record in tqdm(
+            records, desc="evaluate", unit="frame", disable=args.quiet, file=sys.stderr
+        ):
+            try:
+                truth = load_frame(record)
+            except Exception as exc:  # one broken frame does not end the evaluation
+                errors.add_exception(frame_id(record), exc, default_stage="read")
+                continue
+            try:
+                result, metrics = evaluator.evaluate(truth)
+                worst.offer(metrics, truth.image, frame_encoding(truth), result, truth)
+            except Exception as exc:
+                errors.add_exception(frame_id(record), exc)
     if accumulator.num_frames == 0:
-        raise ValueError(f"no frame of {args.dataset} could be evaluated ({skipped})")
+        raise ValueError(f"no frame of {args.dataset} could be evaluated ({errors.summary()})")
     paths = write_report(
-        args.output, accumulator, run_info, worst_frames=worst.frames(), skipped=skipped
+        args.output, accumulator, run_info, worst_frames=worst.frames(), skipped=errors.by_stage
     )
     summary = accumulator.summary()["summary"]
 
@@ -122,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         f"{fmt(summary['guidewire_f1'])}, centerline F1 {fmt(summary['centerline_f1_mean'])}, "
         f"tip error median {fmt(summary['tip_error_px']['median'], 2)} px, stent Dice "
         f"{fmt(summary['stent_dice'])}, latency p95 {fmt(summary['latency_ms']['p95'], 1)} ms; "
-        f"report {paths['report']}"
+        f"{errors.summary()}; report {paths['report']}"
     )
     engine.close()
-    return 0
+    return errors.exit_code()

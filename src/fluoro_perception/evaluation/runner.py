@@ -4,13 +4,16 @@ One place for what ``fluoro-perception evaluate`` and the training package's
 ``fluoro-train compare`` both do: frames arrive in dataset order (by sequence, then
 frame); each bit depth gets its own :class:`PerceptionPipeline` so 12- and 16-bit frames
 are scaled as recorded; tracking restarts at every new sequence; every result is scored
-by :func:`compute_frame_metrics` into one :class:`EvaluationAccumulator`.
+by :func:`compute_frame_metrics` into one :class:`EvaluationAccumulator`. A frame that
+fails adds nothing to it; its exception names the stage for ``errors.jsonl``
+(:func:`~fluoro_perception.evaluation.frame_errors.failure_stage`).
 """
 
 from __future__ import annotations
 
 from fluoro_perception.core.pipeline import EngineLike, PerceptionPipeline, PipelineConfig
 from fluoro_perception.core.types import FrameResult
+from fluoro_perception.evaluation.frame_errors import FrameError, one_line
 from fluoro_perception.evaluation.frame_metrics import (
     EvaluationAccumulator,
     FrameMetrics,
@@ -38,7 +41,14 @@ class FrameEvaluator:
         """Process ``truth.image`` as the node would and add its metrics to the total.
 
         An engine with an ``observe(frame)`` method (the ground-truth oracle of
-        ``evaluate --oracle``) is shown the frame first."""
+        ``evaluate --oracle``) is shown the frame first.
+
+        Raises
+        ------
+        Exception
+            Whatever the pipeline raised for this frame, or a :class:`FrameError` with
+            stage ``"metrics"`` when scoring it failed; the accumulator is unchanged.
+        """
         observe = getattr(self.engine, "observe", None)
         if observe is not None:
             observe(truth)
@@ -53,7 +63,10 @@ class FrameEvaluator:
             self._sequence = truth.sequence_id
         stamp_ns = round(truth.timestamp_s * 1e9)
         result = self._pipelines[bit_depth].process(truth.image, stamp_ns, frame_encoding(truth))
-        metrics = compute_frame_metrics(result, truth)
+        try:
+            metrics = compute_frame_metrics(result, truth)
+        except Exception as exc:
+            raise FrameError("metrics", one_line(exc)) from exc
         self.accumulator.add(metrics)
         return result, metrics
 
