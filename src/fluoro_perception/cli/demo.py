@@ -12,7 +12,12 @@ latency, current tip error against the simulator's ground truth) and writes unde
 * ``contact_sheet.png``: evenly spaced overlay frames in a grid;
 * ``output_bag/`` (MCAP): perception outputs, ``/diagnostics``, input frames and ground truth;
 * ``report.md`` / ``metrics.json`` + figures: the evaluation report against ground truth;
-* ``demo.md`` / ``demo.json``: frame accounting, latency and rate.
+* ``demo.md`` / ``demo.json``: frame accounting, latency and rate;
+* ``errors.jsonl``: frames that failed (the node could not decode or process them, or
+  their evaluation failed), one record per failure kind (``docs/results_format.md``).
+
+Exit code 0 when every frame went through, 3 when some failed (the files are written all
+the same), 1 when no frame was processed, 2 when the demo could not start.
 
 It is what ``make demo`` runs. See ``docs/demo.md``.
 
@@ -53,6 +58,9 @@ DEFAULT_SIZE_PX = (512, 512)
 DEFAULT_FPS_HZ = 10.0
 #: Width of one contact-sheet tile [px].
 CONTACT_SHEET_TILE_PX = 256
+#: Drop reasons of the segmentation node that are failed frames (the others, such as
+#: ``superseded`` or ``stale``, shed load on purpose) -> their errors.jsonl stage.
+FAILED_DROP_STAGES = {"decode_error": "decode", "processing_error": "pipeline"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -205,13 +213,31 @@ def _progress_line(
     )
 
 
+def record_node_failures(errors: Any, drops: dict[str, int], last_drop: str) -> None:
+    """One ``errors.jsonl`` record per failure kind the segmentation node counted.
+
+    The node drops a frame it cannot decode or process and goes on; it keeps counts and
+    the last drop's detail, not the stamps, so the records are unnamed groups.
+    """
+    for reason, stage in FAILED_DROP_STAGES.items():
+        count = int(drops.get(reason, 0))
+        if count <= 0:
+            continue
+        text = f"segmentation_node dropped {count} frame(s) ({reason})"
+        if last_drop.startswith(f"{reason}: "):
+            text += f"; last: {last_drop.split(': ', 1)[1]}"
+        errors.add(None, stage, text, count)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; 0 when frames were processed and every file was written."""
+    """Run the demo; 0 when frames were processed and every file was written, 3 when some
+    frames failed (``errors.jsonl``), 1 when none was processed."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
     from fluoro_perception.cli.infer import provider_names
     from fluoro_perception.cli.run import node_cli_args, stop_graph
+    from fluoro_perception.evaluation.frame_errors import ERRORS_FILE, FrameErrorLog
     from fluoro_perception.evaluation.report import RunInfo
     from fluoro_perception.model_registry import default_model_path
     from fluoro_perception.nodes.bag_recorder_node import BagRecorderNode
@@ -414,16 +440,23 @@ def run(args: argparse.Namespace) -> int:
         dataset_path=summary.bag_path,
         dataset_frames=int(args.frames),
     )
-    paths, accuracy, _ = evaluate_recorded(
-        out,
-        output_bag,
-        output_bag,
-        topic=image_topic,
-        pixel_spacing_m=float(spacing),
-        latencies_ms=end_to_end,
-        run_info=run_info,
-        namespace=namespace,
-    )
+    with FrameErrorLog(out / ERRORS_FILE, echo=lambda line: print(line, file=sys.stderr)) as errors:
+        record_node_failures(errors, drops, str(snapshot.get("last_drop", "")))
+        try:
+            paths, accuracy, _ = evaluate_recorded(
+                out,
+                output_bag,
+                output_bag,
+                topic=image_topic,
+                pixel_spacing_m=float(spacing),
+                latencies_ms=end_to_end,
+                run_info=run_info,
+                namespace=namespace,
+            )
+        except Exception as exc:  # the video, sheet and accounting are still written
+            reason = f"evaluation of the recorded frames stopped: {type(exc).__name__}: {exc}"
+            errors.add(None, "metrics", reason, max(1, len(records)))
+            paths, accuracy = {}, {}
     if paths:
         summary.record_evaluation(paths, accuracy)
 
@@ -443,4 +476,5 @@ def run(args: argparse.Namespace) -> int:
     if summary.report:
         print(f"evaluation report: {summary.report['report']}")
     print(f"frame accounting and timing: {md_path} ({json_path.name})")
-    return 0 if summary.frames_processed > 0 else 1
+    print(f"failed frames: {errors.summary()}")
+    return errors.exit_code() if summary.frames_processed > 0 else 1
