@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "replay",
     "demo": "demo",
     "soak": "soak",
+    "suite": "suite",
 }
 
 
