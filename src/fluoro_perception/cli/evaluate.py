@@ -14,6 +14,7 @@ Examples::
     fluoro-perception evaluate data/mine --model models/fra_net.onnx --output reports/fra
     fluoro-perception evaluate data/mine --max-frames 200 --providers cuda cpu --output r/gpu
     fluoro-perception evaluate data/sim_test --oracle --output reports/ceiling
+    fluoro-perception evaluate data/sim_test --baseline frangi --output reports/frangi
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="replace the network by each frame's ground truth on the model's grid: the "
         "ceiling of geometry, tip choice and tracking (what a perfect segmentation would score)",
     )
+    parser.add_argument(
+        "--baseline",
+        choices=("frangi",),
+        default=None,
+        help="replace the network by a classical baseline on the model's grid: a "
+        "thresholded Frangi vesselness filter (fluoro_perception.evaluation.baseline)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a previous report in DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -79,6 +87,20 @@ def oracle_engine(model: Path | None):
     return GroundTruthEngine(read_model_metadata(model.expanduser()))
 
 
+def stand_in_engine(args: argparse.Namespace):
+    """The engine that replaces the network (``--oracle``, ``--baseline``), or None."""
+    baseline = getattr(args, "baseline", None)
+    if args.oracle:
+        return oracle_engine(args.model)
+    if baseline == "frangi":
+        from fluoro_perception.core.engine import read_model_metadata
+        from fluoro_perception.evaluation.baseline import FrangiEngine
+
+        model = args.model if args.model is not None else verified_default_model()[0]
+        return FrangiEngine(read_model_metadata(model.expanduser()))
+    return None
+
+
 def frame_id(record) -> str:
     """``<sequence_id>/<frame_index:06d>``: a dataset frame's name in ``errors.jsonl``."""
     return f"{record.sequence_id}/{int(record.frame_index):06d}"
@@ -94,9 +116,11 @@ def run(args: argparse.Namespace) -> int:
     from fluoro_perception.evaluation.runner import FrameEvaluator, frame_encoding
     from fluoro_perception.sim.dataset import load_frame, read_dataset
 
+    if args.oracle and getattr(args, "baseline", None):
+        raise ValueError("give --oracle or --baseline, not both")
     dataset = read_dataset(args.dataset)
     records = dataset.records[: args.max_frames] if args.max_frames else dataset.records
-    engine = oracle_engine(args.model) if args.oracle else load_engine(args.model, args.providers)
+    engine = stand_in_engine(args) or load_engine(args.model, args.providers)
     prepare_output(args.output, args.overwrite, METRICS_FILE)
     run_info = RunInfo.for_engine(
         engine,
