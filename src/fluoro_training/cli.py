@@ -74,6 +74,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_curves(args: argparse.Namespace) -> int:
+    from fluoro_training.curves import DEFAULT_METRICS, plot_curves
+
+    runs = {}
+    for item in args.runs:
+        name, sep, path = item.partition("=")
+        runs[name if sep else Path(item).name] = Path(path if sep else item)
+    metrics = tuple(args.metrics) if args.metrics else DEFAULT_METRICS
+    print(f"learning curves: {plot_curves(runs, args.output, metrics)}")
+    return 0
+
+
 def _named_paths(items: list[str]) -> dict[str, Path]:
     """``["name=path", ...]`` -> ``{name: Path(path)}``; ValueError names a bad item."""
     named: dict[str, Path] = {}
@@ -142,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--test-frames", type=int, default=16,
                         help="held-out frames for the fp16/INT8 accuracy check")  # fmt: skip
     export.set_defaults(func=_cmd_export)
+
+    curves = sub.add_parser("curves", help="plot validation metrics against training minutes")
+    curves.add_argument("runs", nargs="+", help="run folders (with log.csv), NAME=DIR to label")
+    curves.add_argument("--output", required=True, help="X.png")
+    curves.add_argument("--metrics", nargs="*", default=None, help="validation metric names")
+    curves.set_defaults(func=_cmd_curves)
 
     compare = sub.add_parser("compare", help="train + evaluate several models, same budget")
     compare.add_argument("--models", nargs="*", default=[], help="architectures to train")

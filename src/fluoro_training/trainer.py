@@ -467,7 +467,11 @@ class Trainer:
                 if self.rank == 0:
                     metrics = self.validate()
                     self.on_validation_end(metrics)
-                    self._log_row(csv_path, {"step": self.step, "split": "val", **metrics})
+                    # wall minutes of THIS process since its start (a resumed run restarts
+                    # at 0): the x axis of the learning curves (fluoro-train curves)
+                    elapsed = (time.monotonic() - started) / 60.0
+                    row = {"step": self.step, "split": "val", **metrics, "elapsed_min": elapsed}
+                    self._log_row(csv_path, row)
                     if writer is not None:
                         for key, value in metrics.items():
                             writer.add_scalar(f"val/{key}", value, self.step)

@@ -297,3 +297,34 @@ def test_shipped_weights_warm_start_a_new_run(tmp_path):
         )
     with pytest.raises(ValueError, match="not both"):
         Trainer(tiny_config(), tmp_path / "d", init=weights, resume=weights, progress=False)
+
+
+def test_learning_curves_from_logs_with_and_without_elapsed_minutes(tmp_path):
+    from fluoro_training.cli import main as train_main
+    from fluoro_training.curves import read_validation_curve
+
+    Trainer(tiny_config(steps=4, val_every=2), tmp_path / "a", progress=False).fit()
+    curves, estimated = read_validation_curve(tmp_path / "a")
+    assert not estimated and [len(curves["selection_f1"])] == [2]
+    minutes = [m for m, _ in curves["selection_f1"]]
+    assert 0 < minutes[0] < minutes[1]
+    # an old log without elapsed_min: minutes rebuilt from the logged step times
+    old = tmp_path / "old"
+    old.mkdir()
+    rows = [
+        "step,split,key,value",
+        "1,train,step_s,1.0", "1,train,data_s,0.5",
+        "3,train,step_s,2.0", "3,train,data_s,0.0",
+        "3,val,selection_f1,0.25", "3,val,stent_dice,nan",
+    ]  # fmt: skip
+    (old / "log.csv").write_text("\n".join(rows) + "\n")
+    curves, estimated = read_validation_curve(old)
+    assert estimated
+    # step 1: 1.5 s; steps 2-3 at the step-3 cost: 2 x 2.0 s -> 5.5 s
+    assert curves["selection_f1"] == [(pytest.approx(5.5 / 60.0), 0.25)]
+    assert "stent_dice" not in curves  # NaN left out
+    out = tmp_path / "curves.png"
+    assert train_main(["curves", f"new={tmp_path / 'a'}", str(old), "--output", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    with pytest.raises(FileNotFoundError, match="log.csv"):
+        read_validation_curve(tmp_path / "missing")
