@@ -74,6 +74,60 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_visibility(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from fluoro_perception.core.decode import to_mono_float
+    from fluoro_training.config import load_config
+    from fluoro_training.data.visibility import stream_frames, summarize_cnr, wire_cnr
+
+    config = load_config(args.config, args.set)
+    by_scenario: dict[str, list[float]] = {}
+    frames = stream_frames(config.data, args.frames, config.seed)
+    for frame in tqdm(frames, total=args.frames, desc="visibility", unit="frame"):
+        encoding = "mono8" if frame.image.dtype.itemsize == 1 else "mono16"
+        image = to_mono_float(frame.image, encoding, bit_depth=frame.bit_depth)
+        value = wire_cnr(image, frame.labels, frame.field_mask)
+        by_scenario.setdefault(frame.scenario, []).append(value)
+    values = [v for scenario in by_scenario.values() for v in scenario]
+    report = {
+        "config": str(args.config),
+        "frames": len(values),
+        "all": summarize_cnr(values),
+        "per_scenario": {k: summarize_cnr(v) for k, v in sorted(by_scenario.items())},
+    }
+    print(json.dumps(report, indent=2))
+    if args.output:
+        _plot_visibility(values, args.output, str(args.config))
+        print(f"histogram: {args.output}")
+    return 0
+
+
+def _plot_visibility(values: list[float], output: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from fluoro_training.data.visibility import CNR_LEVELS
+
+    finite = np.clip([v for v in values if np.isfinite(v)], -2.0, 20.0)
+    figure, axis = plt.subplots(figsize=(6.0, 3.4))
+    axis.hist(finite, bins=44, range=(-2.0, 20.0), color="#4477aa")
+    for level in CNR_LEVELS:
+        axis.axvline(level, color="#cc3311", linestyle="--", linewidth=1)
+    axis.set_xlabel("wire CNR along the labelled centerline (clipped to [-2, 20])")
+    axis.set_ylabel("training frames")
+    axis.set_title(f"wire visibility of the training stream ({title})", fontsize=9)
+    figure.tight_layout()
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=100)
+    plt.close(figure)
+
+
 def _cmd_curves(args: argparse.Namespace) -> int:
     from fluoro_training.curves import DEFAULT_METRICS, plot_curves
 
@@ -154,6 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--test-frames", type=int, default=16,
                         help="held-out frames for the fp16/INT8 accuracy check")  # fmt: skip
     export.set_defaults(func=_cmd_export)
+
+    visibility = sub.add_parser(
+        "visibility", help="wire contrast-to-noise of the training stream's frames"
+    )
+    visibility.add_argument("--config", required=True, help="config/train/<name>.yaml")
+    visibility.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    visibility.add_argument("--frames", type=int, default=400, help="frames to measure")
+    visibility.add_argument("--output", default=None, help="histogram X.png")
+    visibility.set_defaults(func=_cmd_visibility)
 
     curves = sub.add_parser("curves", help="plot validation metrics against training minutes")
     curves.add_argument("runs", nargs="+", help="run folders (with log.csv), NAME=DIR to label")

@@ -411,3 +411,56 @@ def test_data_sim_overrides_reach_the_simulator():
         DataConfig(sim={"contrast_probability": 2.0})
     with pytest.raises(ValueError, match="data.sim_size"):
         DataConfig(sim={"height": 64})
+
+
+# ---------------------------------------------------------------- wire visibility
+
+
+def _wire_frame(contrast: float, noise: float, seed: int = 0):
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    image = np.full((80, 80), 0.6, np.float32) + rng.normal(0.0, noise, (80, 80)).astype(np.float32)
+    labels = np.zeros((80, 80), np.uint8)
+    cv2.line(labels, (10, 40), (70, 40), 1, 3)  # a 3 px label band as the simulator draws
+    image[40, 10:71] -= contrast  # a 1 px dark wire on its centre row
+    return image, labels
+
+
+def test_wire_cnr_hand_computed_and_ordered():
+    from fluoro_training.data.visibility import wire_cnr
+
+    image, labels = _wire_frame(contrast=0.05, noise=0.01)
+    cnr = wire_cnr(image, labels)
+    # the 0.7 px smoothing keeps 1 / (sqrt(2 pi) 0.7) = 0.57 of a 1 px line's depth at
+    # its centre, and white noise minus its 2 px Gaussian blur keeps a std of
+    # sqrt(1 - 2 / (2 pi 4) + 1 / (4 pi 4)) = 0.97: 0.05 * 0.57 / (0.01 * 0.97) = 2.9
+    assert 2.5 < cnr < 3.3
+    assert wire_cnr(*_wire_frame(0.2, 0.01)) > 3 * cnr  # clearer wire, higher CNR
+    assert wire_cnr(*_wire_frame(0.0, 0.01)) == pytest.approx(0.0, abs=0.5)  # invisible
+    assert np.isnan(wire_cnr(image, np.zeros_like(labels)))  # no labelled wire
+
+
+def test_visibility_summary_and_command(tmp_path, capsys):
+    import json
+
+    from fluoro_training.cli import main as train_main
+    from fluoro_training.data.visibility import summarize_cnr
+
+    summary = summarize_cnr([0.5, 1.5, 2.5, 3.5, float("nan")])
+    assert summary["frames_with_wire"] == 4 and summary["share_below_1"] == 0.25
+    assert summary["share_below_3"] == 0.75 and summary["p50"] == pytest.approx(2.0)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "name: v\nmodel: {name: fra_net}\n"
+        "data: {sim_size: [96, 96], image_size: [96, 96], crop_size: [64, 64], "
+        "frames_per_sequence: 2, scenarios: [mono]}\n"
+        "preprocessing: {input_size: [96, 96]}\n"
+    )
+    out = tmp_path / "hist.png"
+    argv = ["visibility", "--config", str(config), "--frames", "4", "--output", str(out)]
+    assert train_main(argv) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(printed[: printed.rindex("}") + 1])
+    assert report["frames"] == 4 and set(report["per_scenario"]) == {"mono"}
+    assert out.stat().st_size > 1000
