@@ -3,12 +3,15 @@
 Works two ways:
 
 * ``colcon build`` in a ROS 2 workspace: setup.cfg sends the console scripts to
-  ``lib/fluoro_perception/`` where ``ros2 run`` / ``ros2 launch`` look for them.
+  ``lib/fluoro_perception/`` where ``ros2 run`` / ``ros2 launch`` look for them (all of
+  them, the ``fluoro-*`` tools too: ament_python installs every console script there).
 * ``pip install`` (a wheel) into a virtual environment: wheels always put console
-  scripts in ``bin/``, so when a wheel is built we also ship one tiny launcher per
+  scripts in ``bin/``, so when a wheel is built we also ship one tiny launcher per NODE
   executable in ``lib/fluoro_perception/`` that execs ``<prefix>/bin/<name>``. With the
   environment's prefix on ``AMENT_PREFIX_PATH`` the ament index marker in
-  ``share/ament_index`` makes ``ros2 run`` / ``ros2 launch`` find them.
+  ``share/ament_index`` makes ``ros2 run`` / ``ros2 launch`` find them, and
+  ``ros2 pkg executables fluoro_perception`` lists the nodes only: the ``fluoro-*``
+  tools stay console scripts in ``bin/``.
 """
 
 import os
@@ -22,17 +25,22 @@ from setuptools import find_packages, setup
 PACKAGE = "fluoro_perception"
 VERSION = "0.1.0"
 
-# name -> "module:function". ROS node executables use snake_case (ROS convention),
-# user tools use kebab-case (CLI convention).
-CONSOLE_SCRIPTS = {
+# name -> "module:function". ROS node executables use snake_case (ROS convention) and
+# also get a launcher in lib/<package>/ (wheels); user tools use kebab-case (CLI
+# convention) and stay in bin/ only. The bag nodes' entry points wrap their main in the
+# shutdown-signal handling of nodes/shutdown.py (clean exit on repeated SIGINT/SIGTERM).
+NODE_EXECUTABLES = {
+    "segmentation_node": "fluoro_perception.nodes.segmentation_node:main",
+    "fluoro_sim_node": "fluoro_perception.nodes.sim_node:main",
+    "bag_player_node": "fluoro_perception.nodes.shutdown:bag_player_main",
+    "bag_recorder_node": "fluoro_perception.nodes.shutdown:bag_recorder_main",
+}
+TOOLS = {
     "fluoro-perception": "fluoro_perception.cli.main:main",
     "fluoro-sim": "fluoro_perception.sim.cli:main",
     "fluoro-train": "fluoro_training.cli:main",
-    "segmentation_node": "fluoro_perception.nodes.segmentation_node:main",
-    "fluoro_sim_node": "fluoro_perception.nodes.sim_node:main",
-    "bag_player_node": "fluoro_perception.nodes.bag_player_node:main",
-    "bag_recorder_node": "fluoro_perception.nodes.bag_recorder_node:main",
 }
+CONSOLE_SCRIPTS = {**TOOLS, **NODE_EXECUTABLES}
 
 RUNTIME_REQUIRES = [
     "numpy>=2.0",
@@ -74,11 +82,11 @@ EXTRAS = {
 
 
 def _ament_launchers():
-    """Write the lib/<package>/ launchers for wheel builds (see module docstring)."""
+    """Write the lib/<package>/ launchers of the nodes for wheel builds (module docstring)."""
     out_dir = os.path.join("build", "ament_launchers")
     os.makedirs(out_dir, exist_ok=True)
     paths = []
-    for name in CONSOLE_SCRIPTS:
+    for name in NODE_EXECUTABLES:
         path = os.path.join(out_dir, name)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(

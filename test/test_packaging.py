@@ -2,7 +2,10 @@
 
 Builds the wheel exactly as ``pip install .`` does, installs it into a scratch prefix and
 checks the layout that ``ros2 run`` / ``ros2 launch`` rely on, resolving the package
-through ``ament_index_python`` with that prefix on ``AMENT_PREFIX_PATH``.
+through ``ament_index_python`` with that prefix on ``AMENT_PREFIX_PATH``:
+``lib/fluoro_perception/`` holds exactly the node executables (what
+``ros2 pkg executables fluoro_perception`` lists), the ``fluoro-*`` tools are console
+scripts in ``bin/`` only.
 """
 
 from __future__ import annotations
@@ -72,20 +75,36 @@ def test_ament_index_resolves_share_and_prefix(installed_prefix):
     assert (share / "config" / "segment.yaml").is_file()
 
 
-@pytest.mark.parametrize("name", NODE_EXECUTABLES + TOOLS)
-def test_executables_where_ros2_run_looks(installed_prefix, name):
+@pytest.mark.parametrize("name", NODE_EXECUTABLES)
+def test_node_executables_where_ros2_run_looks(installed_prefix, name):
     launcher = installed_prefix / "lib" / PACKAGE / name
     assert launcher.is_file(), f"{launcher} missing: ros2 run {PACKAGE} {name} would fail"
     assert os.access(launcher, os.X_OK), f"{launcher} is not executable"
     assert (installed_prefix / "bin" / name).is_file()
 
 
+def test_ros2_pkg_executables_lists_the_nodes_only(installed_prefix):
+    # `ros2 pkg executables` lists the executable files in lib/<package>/
+    listed = {
+        path.name
+        for path in (installed_prefix / "lib" / PACKAGE).iterdir()
+        if path.is_file() and os.access(path, os.X_OK)
+    }
+    assert listed == set(NODE_EXECUTABLES)
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_tools_are_console_scripts_in_bin(installed_prefix, name):
+    assert (installed_prefix / "bin" / name).is_file()
+    assert not (installed_prefix / "lib" / PACKAGE / name).exists()
+
+
 def test_launcher_runs_the_console_script(installed_prefix):
     site = next((installed_prefix / "lib").glob("python3*/site-packages"))
     env = dict(os.environ, PYTHONPATH=str(site))
     result = subprocess.run(
-        [str(installed_prefix / "lib" / PACKAGE / "fluoro-sim"), "--help"],
+        [str(installed_prefix / "lib" / PACKAGE / "bag_player_node"), "--help"],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "fluoro-sim" in result.stdout
+    assert "usage: bag_player_node" in result.stdout

@@ -3,9 +3,9 @@
 Starts the nodes of ``config/graph.yaml`` (the same data ``launch/segment.launch.py``
 uses) on a ``MultiThreadedExecutor`` with real DDS, so other processes see the usual
 topics. ``--source sim`` adds the simulator node; ``--source topic`` waits for frames
-on the image topic (camera driver, bag replay). Ends cleanly on Ctrl-C, after
-``--frames N`` processed frames, or after ``--timeout`` seconds, and prints what the
-segmentation node did.
+on the image topic (camera driver, bag replay). Ends cleanly on Ctrl-C or SIGTERM
+(repeated ones included), after ``--frames N`` processed frames, or after ``--timeout``
+seconds, and prints what the segmentation node did.
 
 Examples::
 
@@ -35,6 +35,7 @@ from fluoro_perception.nodes.params import (
     parameter_specs,
     yaml_parameters,
 )
+from fluoro_perception.nodes.shutdown import ShutdownSignals
 
 SEGMENTATION_EXECUTABLE = "segmentation_node"
 SIM_EXECUTABLE = "fluoro_sim_node"
@@ -268,6 +269,22 @@ def run(args: argparse.Namespace) -> int:
         plans.append((node, node_cli_args(graph, node, files, overrides[node.name],
                                           args.input_topic)))  # fmt: skip
 
+    with ShutdownSignals() as signals:
+        return _run_graph(args, plans, namespace, signals)
+
+
+def _run_graph(
+    args: argparse.Namespace,
+    plans: list[tuple[NodeSpec, list[str]]],
+    namespace: str,
+    signals: ShutdownSignals,
+) -> int:
+    """Start the planned nodes in one process, spin until done, tear down; 0 on success.
+
+    A private context gets no rclpy signal handler, so SIGINT / SIGTERM are only recorded
+    by ``signals`` and the spin loop polls them: the first ends the loop, later ones
+    (Ctrl-C pressed again) cannot interrupt the teardown.
+    """
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
@@ -299,15 +316,17 @@ def run(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.timeout if args.timeout else math.inf
         reached = False
         try:
-            while context.ok():
+            while context.ok() and not signals.requested:
                 executor.spin_once(timeout_sec=0.1)
                 if args.frames and segmentation.stats.frames_processed >= args.frames:
                     reached = True
                     break
                 if time.monotonic() > deadline:
                     break
-        except (KeyboardInterrupt, ExternalShutdownException):
-            reached = not args.frames
+        except ExternalShutdownException:
+            pass
+        if signals.requested or not context.ok():
+            reached = reached or not args.frames  # stopped by the user: fine without --frames
         print(_summary(segmentation), flush=True)
         if args.frames and not reached:
             print(

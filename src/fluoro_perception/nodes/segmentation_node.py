@@ -34,7 +34,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PolygonStamped, PoseArray, PoseStamped
 from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import (
     DurabilityPolicy,
@@ -60,6 +59,7 @@ from fluoro_perception.nodes.params import (
     set_parameters_result,
     validate_parameter_change,
 )
+from fluoro_perception.nodes.shutdown import run_node
 
 NODE_NAME = "segmentation_node"
 DEFAULT_NAMESPACE = "fluoro"
@@ -82,6 +82,9 @@ OUTPUT_TOPICS: dict[str, tuple[str, type]] = {
 DIAGNOSTICS_TOPIC = "/diagnostics"
 #: At most one "dropped frame" log line per drop reason in this period [s].
 DROP_LOG_PERIOD_S = 1.0
+#: Time a worker thread gets to finish its frame at cleanup / at shutdown [s].
+CLEANUP_JOIN_TIMEOUT_S = 10.0
+SHUTDOWN_JOIN_TIMEOUT_S = 2.0
 
 #: Drop reasons counted in the diagnostics (one counter each).
 DROP_REASONS = (
@@ -429,15 +432,18 @@ class SegmentationNode(LifecycleNode):
         else:
             self._provider_fallback = ""
         self._last_stamp_ns = None
-        self._stop_worker.clear()
+        # a fresh event per configure: a worker left behind by a cleanup keeps its own,
+        # already set, and ends after its frame instead of joining the new workers
+        self._stop_worker = stop = threading.Event()
         self._mailbox.reopen()
         self._overlay_mailbox.reopen()
         self._worker = threading.Thread(
-            target=self._worker_loop, name=f"{self.get_name()}_worker", daemon=True
+            target=self._worker_loop, args=(stop,), name=f"{self.get_name()}_worker", daemon=True
         )
         self._overlay_worker = threading.Thread(
-            target=self._overlay_loop, name=f"{self.get_name()}_overlay", daemon=True
-        )
+            target=self._overlay_loop, args=(stop,), name=f"{self.get_name()}_overlay",
+            daemon=True,
+        )  # fmt: skip
         self._worker.start()
         self._overlay_worker.start()
         self._state_label = "inactive"
@@ -473,12 +479,18 @@ class SegmentationNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active.clear()
-        self._release()
+        self._release(SHUTDOWN_JOIN_TIMEOUT_S)
         self._state_label = "finalized"
         return TransitionCallbackReturn.SUCCESS
 
-    def _release(self) -> None:
-        """Stop the workers, then free the subscription, the engine and the publishers."""
+    def _release(self, join_timeout_s: float = CLEANUP_JOIN_TIMEOUT_S) -> None:
+        """Stop the workers, then free the subscription, the engine and the publishers.
+
+        Each worker gets ``join_timeout_s`` to finish the frame it is on. One still busy
+        after that is left behind (a daemon thread: its frame is dropped with the
+        released engine and publishers, and it ends with the process), so that a node
+        that is being shut down always ends in bounded time.
+        """
         self._active.clear()
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
@@ -488,7 +500,11 @@ class SegmentationNode(LifecycleNode):
         self._overlay_mailbox.close()
         for thread in (self._worker, self._overlay_worker):
             if thread is not None:
-                thread.join(timeout=10.0)
+                thread.join(timeout=join_timeout_s)
+                if thread.is_alive():
+                    self.get_logger().warning(
+                        f"{thread.name} still busy after {join_timeout_s:g} s; releasing anyway"
+                    )
         self._worker, self._overlay_worker = None, None
         self._overlay_mailbox.clear()
         with self._lock:
@@ -501,7 +517,7 @@ class SegmentationNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self._active.clear()
-        self._release()
+        self._release(SHUTDOWN_JOIN_TIMEOUT_S)
         super().destroy_node()
 
     # ---------------------------------------------------------------- frames
@@ -515,10 +531,10 @@ class SegmentationNode(LifecycleNode):
         if self._mailbox.put((msg, time.monotonic())):
             self.stats.note_drop("superseded")
 
-    def _worker_loop(self) -> None:
-        while not self._stop_worker.is_set():
+    def _worker_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             item = self._mailbox.take(timeout_s=0.2)
-            if item is None or self._stop_worker.is_set():
+            if item is None or stop.is_set():
                 continue
             msg, received_s = item
             try:
@@ -526,10 +542,10 @@ class SegmentationNode(LifecycleNode):
             except Exception as exc:  # a bad frame must never kill the worker
                 self._drop("processing_error", f"{type(exc).__name__}: {exc}")
 
-    def _overlay_loop(self) -> None:
-        while not self._stop_worker.is_set():
+    def _overlay_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             item = self._overlay_mailbox.take(timeout_s=0.2)
-            if item is None or self._stop_worker.is_set():
+            if item is None or stop.is_set():
                 continue
             image, result, header, encoding = item
             try:
@@ -693,43 +709,14 @@ class SegmentationNode(LifecycleNode):
         )
 
 
-def _start_failure(exc: Exception) -> SystemExit:
-    """One fatal line for a failure to start the ROS context or the node; exit status 1.
-
-    rcl/rmw errors (e.g. ``ROS_SECURITY_ENABLE=true`` with ``ROS_SECURITY_STRATEGY=Enforce``
-    and a missing keystore or enclave, or a DDS build without security) cannot be fixed
-    by retrying: exit at once with the reason instead of a traceback, so a supervisor
-    sees a clear failure (docs/reliability.md, "DDS security").
-    """
-    reason = " ".join(str(exc).split())
-    hint = " (check ROS_SECURITY_* and --enclave)" if "SECURITY" in reason.upper() else ""
-    rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {reason}{hint}")
-    return SystemExit(1)
-
-
 def main(args: list[str] | None = None) -> None:
-    """``ros2 run fluoro_perception segmentation_node`` (ros2/demos main pattern)."""
-    try:
-        rclpy.init(args=args)
-    except RuntimeError as exc:  # rclpy's RCLError (security set-up, bad arguments)
-        raise _start_failure(exc) from None
-    node = None
-    try:
-        node = SegmentationNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:
-        # a parameter override of the wrong type or out of range: one line, no traceback
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"bad parameters: {exc}")
-    except RuntimeError as exc:
-        if node is not None:
-            raise  # a failure while running is a bug: keep its traceback
-        raise _start_failure(exc) from None
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """``ros2 run fluoro_perception segmentation_node``: ends cleanly on SIGINT/SIGTERM.
+
+    :func:`fluoro_perception.nodes.shutdown.run_node`: repeated Ctrl-C or SIGTERM end it
+    with status 0 and no traceback; a context or node that cannot be created (bad
+    parameters, DDS security set-up) exits with status 1 and one FATAL line.
+    """
+    run_node(SegmentationNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseArray, PoseStamped
 from nav_msgs.msg import Path as PathMsg
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -37,6 +36,7 @@ from fluoro_perception.nodes.params import (
     validate_parameter_change,
 )
 from fluoro_perception.nodes.segmentation_node import qos_profile
+from fluoro_perception.nodes.shutdown import run_node
 from fluoro_perception.sim import SequenceSimulator, SimConfig
 from fluoro_perception.sim.types import SimFrame
 
@@ -225,20 +225,12 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    """``ros2 run fluoro_perception fluoro_sim_node`` (ros2/demos main pattern)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"bad parameters: {exc}")
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    """``ros2 run fluoro_perception fluoro_sim_node``: ends cleanly on SIGINT/SIGTERM.
+
+    See :func:`fluoro_perception.nodes.shutdown.run_node` (bad parameters: status 1, one
+    FATAL line).
+    """
+    run_node(SimNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":
