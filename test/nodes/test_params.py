@@ -167,7 +167,9 @@ def test_markdown_table_has_a_row_per_parameter() -> None:
     row = next(line for line in lines if line.startswith("| `max_age_s` |"))
     assert "| float | `0.5` | s | [0.001, 60.0] |" in row
     row = next(line for line in lines if line.startswith("| `qos.input` |"))
-    assert '"sensor_data", "reliable"' in row and "| yes |" in row
+    assert '"sensor_data", "reliable"' in row and "| configure |" in row
+    row = next(line for line in lines if line.startswith("| `autostart` |"))
+    assert "| restart |" in row
 
 
 def test_descriptors_carry_ranges_and_read_only() -> None:
@@ -179,10 +181,58 @@ def test_descriptors_carry_ranges_and_read_only() -> None:
     assert descriptor.floating_point_range[0].from_value == 0.001
     assert descriptor.floating_point_range[0].to_value == 60.0
     assert "[s]" in descriptor.description and not descriptor.read_only
+    descriptor = params.parameter_descriptor(specs["diagnostics_period_s"])
+    assert descriptor.read_only
     descriptor = params.parameter_descriptor(specs["qos.input_depth"])
-    assert descriptor.integer_range[0].to_value == 100 and descriptor.read_only
+    assert descriptor.integer_range[0].to_value == 100
+    # read at configure: not read-only (settable while unconfigured/inactive), and says so
+    assert not descriptor.read_only
+    assert descriptor.additional_constraints == params.CONFIGURE_ONLY_NOTE
+    descriptor = params.parameter_descriptor(specs["qos.input"])
+    assert descriptor.additional_constraints.startswith("one of 'sensor_data', 'reliable'; ")
     descriptor = params.parameter_descriptor(specs["model.providers"])
     assert descriptor.type == ParameterType.PARAMETER_STRING_ARRAY
+
+
+def test_model_and_qos_are_configure_only_and_locked_while_active() -> None:
+    specs = params.parameter_specs(SegmentationNodeConfig)
+    configure_only = {s.name for s in specs if s.info.configure_only}
+    assert configure_only == {s.name for s in specs if s.name.startswith(("model.", "qos."))}
+    assert not any(s.info.read_only for s in specs if s.name in configure_only)
+    current = SegmentationNodeConfig()
+    change = [_Parameter("model.path", "/models/other.onnx")]
+    for state in ("unconfigured", "inactive"):
+        config, reason = params.validate_parameter_change(
+            SegmentationNodeConfig, current, change, state
+        )
+        assert reason == "" and config.model.path == "/models/other.onnx"
+    for state in ("active", "configuring"):
+        config, reason = params.validate_parameter_change(
+            SegmentationNodeConfig, current, change, state
+        )
+        assert config is None
+        assert f"'model.path' cannot change while the node is {state}" in reason
+        assert "deactivate the node, set it, then cleanup and configure" in reason
+    # setting the value it already has is no change: accepted while active
+    same = [_Parameter("model.path", ""), _Parameter("max_age_s", 0.2)]
+    config, reason = params.validate_parameter_change(
+        SegmentationNodeConfig, current, same, "active"
+    )
+    assert reason == "" and config.max_age_s == 0.2
+    # a range error is reported before the state check
+    _, reason = params.validate_parameter_change(
+        SegmentationNodeConfig, current, [_Parameter("qos.input_depth", 0)], "active"
+    )
+    assert "below the minimum" in reason
+    with pytest.raises(ValueError, match="not both"):
+        params.ParamInfo("x", read_only=True, configure_only=True)
+
+
+class _Parameter:
+    """What validate_parameter_change reads of an ``rclpy.parameter.Parameter``."""
+
+    def __init__(self, name: str, value: object) -> None:
+        self.name, self.value = name, value
 
 
 def test_cli_prints_yaml_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:

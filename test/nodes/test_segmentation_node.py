@@ -439,13 +439,7 @@ def test_lifecycle_transitions(harness_factory, grey_model: Path) -> None:
     assert harness.publisher.get_subscription_count() == 0
 
     # every transition through the lifecycle service, as a lifecycle manager does it
-    client = harness.probe.create_client(ChangeState, "segmentation_node/change_state")
-    assert client.wait_for_service(timeout_sec=DEADLINE_S)
-
-    def change_state(transition_id: int) -> bool:
-        future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
-        harness.wait_for(future.done, f"transition {transition_id}")
-        return future.result().success
+    change_state = _lifecycle_client(harness)
 
     assert change_state(Transition.TRANSITION_CONFIGURE)
     assert node._state_machine.current_state[0] == State.PRIMARY_STATE_INACTIVE
@@ -479,14 +473,20 @@ def test_lifecycle_transitions(harness_factory, grey_model: Path) -> None:
     harness.publish_until(lambda: len(harness.messages("labels")) > count, "output again")
 
 
+def _failed_configure(harness_factory, missing: Path) -> Harness:
+    """A harness whose node's configure failed on the missing model file ``missing``."""
+    harness = harness_factory(base_overrides(missing))
+    assert harness.node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+    assert str(missing) in harness.node.configure_error
+    return harness
+
+
 def test_missing_model_fails_configure_with_a_clear_message(
     harness_factory, tmp_path: Path
 ) -> None:
     missing = tmp_path / "no_such_model.onnx"
-    harness = harness_factory(base_overrides(missing))
+    harness = _failed_configure(harness_factory, missing)
     node = harness.node
-    assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
-    assert str(missing) in node.configure_error
     assert "\n" not in node.configure_error
     assert node.trigger_configure() == TransitionCallbackReturn.FAILURE  # still no crash
 
@@ -499,8 +499,21 @@ def test_missing_model_fails_configure_with_a_clear_message(
     harness.wait_for(error_reported, "ERROR status naming the model on /diagnostics")
 
 
-def test_parameter_changes_validated_with_a_reason(harness_factory, grey_model: Path) -> None:
-    harness = harness_factory(base_overrides(grey_model))
+def _lifecycle_client(harness: Harness) -> Callable[[int], bool]:
+    """``change_state(transition_id) -> success`` through the node's lifecycle service."""
+    client = harness.probe.create_client(ChangeState, "segmentation_node/change_state")
+    assert client.wait_for_service(timeout_sec=DEADLINE_S)
+
+    def change_state(transition_id: int) -> bool:
+        future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
+        harness.wait_for(future.done, f"transition {transition_id}")
+        return future.result().success
+
+    return change_state
+
+
+def _set_parameter_client(harness: Harness) -> Callable[[str, object], object]:
+    """``set_remote(name, value) -> SetParametersResult`` as ``ros2 param set`` does it."""
     client = harness.probe.create_client(SetParameters, "segmentation_node/set_parameters")
     assert client.wait_for_service(timeout_sec=DEADLINE_S)
 
@@ -512,11 +525,77 @@ def test_parameter_changes_validated_with_a_reason(harness_factory, grey_model: 
         harness.wait_for(future.done, f"set_parameters {name}")
         return future.result().results[0]
 
+    return set_remote
+
+
+def test_failed_configure_is_fixed_in_place(
+    harness_factory, grey_model: Path, background_model: Path, tmp_path: Path
+) -> None:
+    # `ros2 param set ... model.path` + `ros2 lifecycle set ... configure`, no restart
+    harness = _failed_configure(harness_factory, tmp_path / "typo.onnx")
+    node = harness.node
+    change_state = _lifecycle_client(harness)
+    set_remote = _set_parameter_client(harness)
+
+    result = set_remote("model.path", str(grey_model))  # unconfigured: accepted
+    assert result.successful, result.reason
+    assert node.config.model.path == str(grey_model)
+    assert change_state(Transition.TRANSITION_CONFIGURE)
+    assert node.configure_error == ""
+    assert node.diagnostics_values()[2]["model"] == str(grey_model)
+    assert change_state(Transition.TRANSITION_ACTIVATE)
+    harness.publish_until(lambda: harness.messages("labels"), "output after the fix")
+
+    # active: refused with the reason, nothing changes
+    result = set_remote("model.path", str(background_model))
+    assert not result.successful
+    assert "'model.path' cannot change while the node is active" in result.reason
+    assert node.config.model.path == str(grey_model)
+    result = set_remote("qos.input", "sensor_data")
+    assert not result.successful and "while the node is active" in result.reason
+
+    # inactive: accepted, used at the next configure (the loaded model stays until then)
+    assert change_state(Transition.TRANSITION_DEACTIVATE)
+    result = set_remote("model.path", str(background_model))
+    assert result.successful, result.reason
+    assert node.diagnostics_values()[2]["model"] == str(grey_model)
+    assert change_state(Transition.TRANSITION_CLEANUP)
+    assert change_state(Transition.TRANSITION_CONFIGURE)
+    assert node.diagnostics_values()[2]["model"] == str(background_model)
+    assert change_state(Transition.TRANSITION_ACTIVATE)
+    count = len(harness.messages("labels"))
+    harness.publish_until(lambda: len(harness.messages("labels")) > count, "output of model 2")
+    labels = conv.msg_to_image(harness.messages("labels")[-1])
+    assert not labels.any()  # the all-background model is the one running now
+
+
+def test_markers_switched_off(harness_factory, grey_model: Path) -> None:
+    harness = harness_factory(base_overrides(grey_model, min_tip_confidence=0.0,
+                                             markers_enabled=False))  # fmt: skip
+    # the poses of a frame are published before its markers would be: once the stent
+    # outline of three frames is here, their markers would have been too
+    harness.publish_until(lambda: len(harness.messages("stent_outline")) >= 3, "three frames")
+    harness.wait_for(lambda: harness.messages("tip") and harness.messages("stent_pose"), "poses")
+    time.sleep(0.2)
+    assert harness.messages("markers") == []
+    # switched on at run time: markers of the next frames, with a wire and a stent
+    assert harness.node.set_parameters([Parameter("markers_enabled", value=True)])[0].successful
+    expected = {"fluoro/guidewire", "fluoro/tip", "fluoro/stent"}
+    harness.publish_until(
+        lambda: any(expected <= {mk.ns for mk in m.markers} for m in harness.messages("markers")),
+        "markers of a wire, its tip and a stent after switching on",
+    )
+
+
+def test_parameter_changes_validated_with_a_reason(harness_factory, grey_model: Path) -> None:
+    harness = harness_factory(base_overrides(grey_model))
+    set_remote = _set_parameter_client(harness)
+
     result = set_remote("geometry.wire_threshold", 1.5)  # the core's own validation
     assert not result.successful and "wire_threshold" in result.reason
     result = set_remote("min_tip_confidence", 2.0)  # outside the descriptor's range
     assert not result.successful and result.reason
-    result = set_remote("qos.input", "sensor_data")  # read-only: needs a reconfigure
+    result = set_remote("diagnostics_period_s", 0.5)  # read-only: fixed at start-up
     assert not result.successful and "read-only" in result.reason.lower()
     assert harness.node.config.min_tip_confidence == 0.3
 

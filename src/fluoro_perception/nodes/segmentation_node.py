@@ -353,8 +353,10 @@ class SegmentationNode(LifecycleNode):
         return self._configure_error
 
     def _on_set_parameters(self, parameters: Sequence[rclpy.parameter.Parameter]):
+        # model.* and qos.* are read at configure: settable while unconfigured or
+        # inactive (fix a failed configure in place), refused while active
         candidate, reason = validate_parameter_change(
-            SegmentationNodeConfig, self._config, parameters
+            SegmentationNodeConfig, self._config, parameters, self._lifecycle_state()
         )
         if candidate is None:
             self.get_logger().warning(f"rejected parameter change: {reason}")
@@ -367,6 +369,9 @@ class SegmentationNode(LifecycleNode):
         if new_config is None:
             return
         old_config, self._config, self._pending_config = self._config, new_config, None
+        for name in ("model", "qos"):
+            if getattr(old_config, name) != getattr(new_config, name):
+                self.get_logger().info(f"{name}.* changed: used at the next configure")
         pipeline_changed = any(
             getattr(old_config, name) != getattr(new_config, name)
             for name in ("geometry", "tracker", "tracking_enabled", "bit_depth",
@@ -379,6 +384,10 @@ class SegmentationNode(LifecycleNode):
                     self.get_logger().info("pipeline settings changed: tracking restarts")
 
     # ---------------------------------------------------------------- lifecycle
+
+    def _lifecycle_state(self) -> str:
+        """Label of the current lifecycle state (``unconfigured``, ``active``, ...)."""
+        return self._state_machine.current_state[1]
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         config = self._config
