@@ -33,7 +33,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from fluoro_perception.core.decode import normalize_encoding, to_mono_float
-from fluoro_perception.core.geometry import GeometryConfig, extract_stents, extract_wires
+from fluoro_perception.core.geometry import (
+    GeometryConfig,
+    extract_stents,
+    extract_wires,
+    new_caps_hit,
+)
 from fluoro_perception.core.model_metadata import ModelMetadata
 from fluoro_perception.core.preprocess import FrameTransform, Preprocessor
 from fluoro_perception.core.tracking import TipTracker, TrackerConfig
@@ -343,7 +348,8 @@ class PerceptionPipeline:
         FrameResult
             Masks at the input resolution; wires, stents and tracks in input pixels;
             ``timings_ms`` with ``preprocess``, ``inference``, ``decode``, ``geometry``,
-            ``tracking``, ``masks`` and ``total`` [ms].
+            ``tracking``, ``masks`` and ``total`` [ms]; ``geometry_caps_hit`` with the
+            items each geometry cost cap left out.
         """
         if isinstance(stamp_ns, bool) or not isinstance(stamp_ns, int | np.integer):
             raise TypeError(f"stamp_ns={stamp_ns!r}; expected an int [ns] (header stamp)")
@@ -373,6 +379,7 @@ class PerceptionPipeline:
 
         wires: list[WireDetection] = []
         stents: list[StentDetection] = []
+        caps_hit = new_caps_hit()
         geometry = self._geometry_config(transform)
         field_model = transform.image_to_model(field_mask, "nearest") if field_mask.any() else None
         if self._guidewire_index is not None and self._wire_fraction_plausible(
@@ -386,12 +393,13 @@ class PerceptionPipeline:
                 catheter_prob=None if self._catheter_index is None else probs[self._catheter_index],
                 image=net_input[0, 0],
                 stent_prob=None if self._stent_index is None else probs[self._stent_index],
+                caps_hit=caps_hit,
             )
             wires = [wire_to_input(wire, transform) for wire in model_wires]
         if self._stent_index is not None:
             stents = [
                 stent_to_input(stent, transform)
-                for stent in extract_stents(probs[self._stent_index], geometry)
+                for stent in extract_stents(probs[self._stent_index], geometry, caps_hit=caps_hit)
             ]
         after_geometry = time.perf_counter()
         timings["geometry"] = (after_geometry - after_decode) * 1e3
@@ -424,6 +432,7 @@ class PerceptionPipeline:
             tracks=list(tracks),
             tip_heatmap=tip_heatmap,
             timings_ms=timings,
+            geometry_caps_hit=caps_hit,
         )
 
     def _wire_fraction_plausible(

@@ -103,6 +103,8 @@ class FrameResult:
     Masks are at the input image's resolution: ``labels`` holds class indices (uint8),
     ``guidewire_mask`` / ``stent_mask`` are uint8 0/255. ``wires[0]`` is the primary wire.
     ``timings_ms`` maps stage name -> wall time of that stage [ms].
+    ``geometry_caps_hit`` maps each geometry cost cap (``core.geometry.GEOMETRY_CAPS``)
+    -> items it left out in this frame (0 when it did not bite).
     """
 
     stamp_ns: int
@@ -114,6 +116,7 @@ class FrameResult:
     tracks: list[TipTrack] = field(default_factory=list)
     tip_heatmap: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    geometry_caps_hit: dict[str, int] = field(default_factory=dict)
 
     @property
     def primary_wire(self) -> WireDetection | None:

@@ -48,6 +48,7 @@ from visualization_msgs.msg import MarkerArray
 
 from fluoro_perception.core.decode import ImageDecodeError
 from fluoro_perception.core.engine import InferenceEngine
+from fluoro_perception.core.geometry import GEOMETRY_CAPS
 from fluoro_perception.core.overlay import render_overlay
 from fluoro_perception.core.pipeline import PerceptionPipeline
 from fluoro_perception.core.types import FrameResult
@@ -206,6 +207,17 @@ class PerceptionStats:
         self.image_size_changes = 0
         self.last_image_size = ""
         self.last_drop = ""
+        #: Frames in which each geometry cost cap left something out (GEOMETRY_CAPS keys).
+        self.geometry_caps_hit: collections.Counter[str] = collections.Counter(
+            dict.fromkeys(GEOMETRY_CAPS, 0)
+        )
+
+    def note_geometry_caps(self, caps_hit: dict[str, int]) -> None:
+        """One processed frame's ``FrameResult.geometry_caps_hit``: count the caps that bit."""
+        with self._lock:
+            for name, left_out in caps_hit.items():
+                if left_out:
+                    self.geometry_caps_hit[name] += 1
 
     def note_received(self, now_s: float) -> None:
         with self._lock:
@@ -282,6 +294,8 @@ class PerceptionStats:
             }
             for reason in DROP_REASONS:
                 values[f"dropped.{reason}"] = self.drops.get(reason, 0)
+            for name, frames in self.geometry_caps_hit.items():
+                values[f"geometry_caps_hit_{name}"] = frames
             for stage, samples in self._stage_ms.items():
                 values[f"stage_p50_ms.{stage}"] = float(np.median(samples))
             return values
@@ -628,6 +642,7 @@ class SegmentationNode(LifecycleNode):
         self._publish(result, image, msg, config)
         stage_ms = {**result.timings_ms, "publish": (time.perf_counter() - publish_start) * 1e3}
         self.stats.note_processed(time.monotonic(), (time.monotonic() - received_s) * 1e3, stage_ms)
+        self.stats.note_geometry_caps(result.geometry_caps_hit)
 
     def _publish(
         self, result: FrameResult, image: np.ndarray, msg: Image, config: SegmentationNodeConfig

@@ -22,6 +22,11 @@ post-processing, which is what this module does):
 7. choose the distal end (tip) from the tip heatmap, the image/field border, a catheter
    around the end, curvature and radio-opacity; order the centerline tip first.
 
+Cost is bounded on any content: caps on the components traced (most wire-like first),
+on blob-like components, on skeleton pixels, on chains and on stents reported
+(``max_*`` fields of :class:`GeometryConfig`); every item a cap leaves out is counted
+in the ``caps_hit`` counter the entry points accept (:data:`GEOMETRY_CAPS` names them).
+
 Modules (each names what it holds; this package re-exports the public API):
 
 ``config``          :class:`GeometryConfig`
@@ -33,18 +38,21 @@ Modules (each names what it holds; this package re-exports the public API):
 ``extract``         :func:`extract_wires`, the wire entry point, step by step
 ``stents``          :func:`extract_stents`
 
-The graph code is written here rather than taken from a library: networkx is not a
-declared dependency, and the straightness pairing at junctions is specific to wires.
+Which pieces are written here rather than taken from a library (skan, networkx, scipy's
+DisjointSet and splines), with the measured figures, is stated in the docstrings of
+``skeleton_graph`` and ``polyline``.
 """
 
-from fluoro_perception.core.geometry.config import GeometryConfig
+from fluoro_perception.core.geometry.config import GEOMETRY_CAPS, GeometryConfig, new_caps_hit
 from fluoro_perception.core.geometry.extract import extract_wires
 from fluoro_perception.core.geometry.masks import clean_mask
 from fluoro_perception.core.geometry.stents import extract_stents
 
 __all__ = [
+    "GEOMETRY_CAPS",
     "GeometryConfig",
     "clean_mask",
     "extract_stents",
     "extract_wires",
+    "new_caps_hit",
 ]

@@ -7,7 +7,6 @@ import math
 
 import cv2
 import numpy as np
-from skimage.morphology import skeletonize
 
 from fluoro_perception.core.geometry.config import GeometryConfig
 from fluoro_perception.core.geometry.polyline import (
@@ -139,42 +138,45 @@ def _bridge_candidates(
     stent_cos_limit = math.cos(min(2.0 * config.gap_max_angle_rad, math.pi / 2))
     cos_limit = math.cos(config.gap_max_angle_rad)
     candidates = []
-    for i in range(len(ends)):
-        gaps = positions - positions[i]
-        distances = np.hypot(gaps[:, 0], gaps[:, 1])
-        for j in np.flatnonzero((distances <= reach) & (distances > 0)).tolist():
-            if j <= i or ends[i][0] == ends[j][0]:
+    # all pairs i < j of ends of different chains within reach, in one array operation
+    gaps_all = positions[None, :, :] - positions[:, None, :]  # (n, n, 2): j - i
+    distances_all = np.hypot(gaps_all[..., 0], gaps_all[..., 1])
+    chain_of = np.array([end[0] for end in ends])
+    near = (distances_all <= reach) & (distances_all > 0)
+    near &= chain_of[:, None] != chain_of[None, :]
+    for i, j in zip(*(axis.tolist() for axis in np.nonzero(np.triu(near, 1))), strict=True):
+        gap = gaps_all[i, j]
+        distance = float(distances_all[i, j])
+        unit_gap = gap / distance
+        through_stent = bool(stent_of_end[i]) and stent_of_end[i] == stent_of_end[j]
+        if distance > config.gap_bridge_px:
+            # a long gap only through one stent, each end pointing into the gap
+            if not (
+                through_stent
+                and float(ends[i][3] @ unit_gap) >= stent_cos_limit
+                and float(ends[j][3] @ -unit_gap) >= stent_cos_limit
+            ):
                 continue
-            unit_gap = gaps[j] / distances[j]
-            through_stent = bool(stent_of_end[i]) and stent_of_end[i] == stent_of_end[j]
-            if distances[j] > config.gap_bridge_px:
-                # a long gap only through one stent, each end pointing into the gap
-                if not (
-                    through_stent
-                    and float(ends[i][3] @ unit_gap) >= stent_cos_limit
-                    and float(ends[j][3] @ -unit_gap) >= stent_cos_limit
-                ):
-                    continue
-                candidates.append((distances[j] * 3.0, i, j))
-                continue
-            # The two ends must face each other (anti-parallel directions) and the gap
-            # must run along their mean direction; using the mean of both estimates
-            # tolerates one end whose last pixels are bent.
-            facing = float(ends[i][3] @ -ends[j][3])
-            mean_direction = ends[i][3] - ends[j][3]
-            norm = math.hypot(mean_direction[0], mean_direction[1])
-            if norm < 1e-9:
-                continue
-            along = float(mean_direction @ unit_gap) / norm
-            # sideways offset of the gap from the ends' mean direction [px], between the
-            # ends behind their bent last pixels
-            offset = straight_positions[j] - straight_positions[i]
-            lateral = abs(mean_direction[0] * offset[1] - mean_direction[1] * offset[0]) / norm
-            straight = along >= cos_limit or (along > 0.0 and lateral <= config.gap_lateral_px)
-            if facing >= cos_limit and straight:
-                # Prefer short gaps that both ends point straight at.
-                cost = distances[j] * (3.0 - facing - along)
-                candidates.append((cost, i, j))
+            candidates.append((distance * 3.0, i, j))
+            continue
+        # The two ends must face each other (anti-parallel directions) and the gap
+        # must run along their mean direction; using the mean of both estimates
+        # tolerates one end whose last pixels are bent.
+        facing = float(ends[i][3] @ -ends[j][3])
+        mean_direction = ends[i][3] - ends[j][3]
+        norm = math.hypot(mean_direction[0], mean_direction[1])
+        if norm < 1e-9:
+            continue
+        along = float(mean_direction @ unit_gap) / norm
+        # sideways offset of the gap from the ends' mean direction [px], between the
+        # ends behind their bent last pixels
+        offset = straight_positions[j] - straight_positions[i]
+        lateral = abs(mean_direction[0] * offset[1] - mean_direction[1] * offset[0]) / norm
+        straight = along >= cos_limit or (along > 0.0 and lateral <= config.gap_lateral_px)
+        if facing >= cos_limit and straight:
+            # Prefer short gaps that both ends point straight at.
+            cost = distance * (3.0 - facing - along)
+            candidates.append((cost, i, j))
     return candidates
 
 
@@ -197,12 +199,10 @@ def _join_sequences(
 
 
 def _wire_chains(
-    mask: np.ndarray, config: GeometryConfig, stent_mask: np.ndarray | None = None
+    skeleton: np.ndarray, config: GeometryConfig, stent_mask: np.ndarray | None = None
 ) -> list[np.ndarray]:
-    """Ordered skeleton chains (x, y) of a cleaned, padded wire mask (``stent_mask``: the
-    stent pixels on the same padded grid, for bridging through stents)."""
-    skeleton = skeletonize(mask)
-    skeleton[0, :] = skeleton[-1, :] = skeleton[:, 0] = skeleton[:, -1] = False
+    """Ordered chains (x, y) of a wire skeleton with a zero border (``stent_mask``: the
+    stent pixels on the same grid, for bridging through stents)."""
     edges, pixel_degree, _ = _skeleton_edges(skeleton)
     if not edges:
         return []

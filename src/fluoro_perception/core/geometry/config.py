@@ -5,6 +5,45 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+#: Validation groups of :class:`GeometryConfig` fields.
+_PROBABILITY_FIELDS = ("wire_threshold", "stent_threshold", "catheter_threshold")
+_POSITIVE_FIELDS = (
+    "spur_length_px",
+    "junction_merge_px",
+    "junction_trim_px",
+    "max_junction_turn_rad",
+    "gap_max_angle_rad",
+    "resample_step_px",
+    "tip_direction_length_px",
+    "tip_curvature_length_px",
+    "confidence_full_length_px",
+    "catheter_contrast",
+    "stent_outline_epsilon_px",
+)
+_NON_NEGATIVE_FIELDS = (
+    "gap_bridge_px",
+    "min_wire_length_px",
+    "stent_bridge_px",
+    "gap_lateral_px",
+    "fork_min_branch_px",
+    "max_component_width_px",
+)
+_INTEGER_MINIMUMS = {
+    "min_component_px": 0,
+    "hole_fill_px": 0,
+    "direction_sample_px": 2,
+    "max_wires": 1,
+    "tip_search_radius_px": 0,
+    "border_margin_px": 0,
+    "stent_close_px": 0,
+    "stent_touch_px": 0,
+    "stent_min_area_px": 0,
+    "max_wire_components": 1,
+    "max_skeleton_px": 1,
+    "max_wire_chains": 1,
+    "max_stents": 1,
+}
+
 
 @dataclass(frozen=True)
 class GeometryConfig:
@@ -88,6 +127,27 @@ class GeometryConfig:
         Stent instances smaller than this after closing are dropped [px^2].
     stent_outline_epsilon_px : float
         Douglas-Peucker tolerance of the stent outline polygon [px].
+    max_wire_components : int
+        Cost cap: most connected components of the wire mask traced per frame, those
+        with the longest bounding-box side first (a wire spans far; false-positive specks
+        do not); the rest are skipped and counted (``caps_hit["wire_components"]``).
+    max_component_width_px : float
+        Cost cap: components of the wire mask whose mean width (area over the longest
+        bounding-box side) exceeds this are blobs (contrast, saturated maps), not wires,
+        and are not skeletonized (thinning costs one pass per pixel of thickness);
+        counted (``caps_hit["wide_components"]``) [px]; 0 disables.
+    max_skeleton_px : int
+        Cost cap: most skeleton pixels traced into the pixel graph per frame (the graph
+        walk costs per pixel; simulator frames through the shipped model stay under
+        1,500); components are taken in the order above while they fit, the others are
+        skipped and counted (``caps_hit["skeleton_px"]``) [px].
+    max_wire_chains : int
+        Cost cap: most chains (after junction pairing and gap bridging) long enough to be
+        a wire or a fork's branch that are smoothed, scored and tried as forks, longest
+        first (simulator frames have up to 16); counted (``caps_hit["wire_chains"]``).
+    max_stents : int
+        Most stent instances reported per frame, largest first (then sorted by
+        confidence); counted when more qualify (``caps_hit["stents"]``).
     """
 
     wire_threshold: float = 0.5
@@ -119,65 +179,35 @@ class GeometryConfig:
     stent_close_px: int = 5
     stent_min_area_px: int = 30
     stent_outline_epsilon_px: float = 1.0
+    max_wire_components: int = 24
+    max_component_width_px: float = 16.0
+    max_skeleton_px: int = 2000
+    max_wire_chains: int = 16
+    max_stents: int = 8
 
     def __post_init__(self) -> None:
-        for name in (
-            "wire_threshold",
-            "stent_threshold",
-            "catheter_threshold",
-        ):
+        for name in _PROBABILITY_FIELDS:
             value = getattr(self, name)
             if not 0.0 < value < 1.0:
                 raise ValueError(
                     f"GeometryConfig.{name}={value!r}: expected a probability in (0, 1); "
                     "use e.g. 0.5."
                 )
-        positive = (
-            "spur_length_px",
-            "junction_merge_px",
-            "junction_trim_px",
-            "max_junction_turn_rad",
-            "gap_max_angle_rad",
-            "resample_step_px",
-            "tip_direction_length_px",
-            "tip_curvature_length_px",
-            "confidence_full_length_px",
-            "catheter_contrast",
-            "stent_outline_epsilon_px",
-        )
-        for name in positive:
+        for name in _POSITIVE_FIELDS:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(
                     f"GeometryConfig.{name}={value!r}: expected a finite number > 0; "
                     "use the default or a positive value."
                 )
-        non_negative = (
-            "gap_bridge_px",
-            "min_wire_length_px",
-            "stent_bridge_px",
-            "gap_lateral_px",
-            "fork_min_branch_px",
-        )
-        for name in non_negative:
+        for name in _NON_NEGATIVE_FIELDS:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(
                     f"GeometryConfig.{name}={value!r}: expected a finite number >= 0; "
                     "use 0 to disable."
                 )
-        integers_min = {
-            "min_component_px": 0,
-            "hole_fill_px": 0,
-            "direction_sample_px": 2,
-            "max_wires": 1,
-            "tip_search_radius_px": 0,
-            "border_margin_px": 0,
-            "stent_close_px": 0,
-            "stent_touch_px": 0,
-            "stent_min_area_px": 0,
-        }
-        for name, minimum in integers_min.items():
+        for name, minimum in _INTEGER_MINIMUMS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(
@@ -199,6 +229,21 @@ class GeometryConfig:
                 f"GeometryConfig angles max_junction_turn_rad={self.max_junction_turn_rad!r}, "
                 f"gap_max_angle_rad={self.gap_max_angle_rad!r}: expected values <= pi [rad]."
             )
+
+
+#: Names of the cost caps counted in ``caps_hit`` (see the ``max_*`` fields above).
+GEOMETRY_CAPS: tuple[str, ...] = (
+    "wire_components",
+    "wide_components",
+    "skeleton_px",
+    "wire_chains",
+    "stents",
+)
+
+
+def new_caps_hit() -> dict[str, int]:
+    """A ``caps_hit`` counter with every cap at 0 (keys :data:`GEOMETRY_CAPS`)."""
+    return dict.fromkeys(GEOMETRY_CAPS, 0)
 
 
 def _require_config(config: object) -> None:

@@ -8,16 +8,17 @@ import math
 import numpy as np
 
 from fluoro_perception.core.geometry.chains import _fork_wire, _wire_chains
-from fluoro_perception.core.geometry.config import GeometryConfig, _require_config
+from fluoro_perception.core.geometry.config import GeometryConfig, _require_config, new_caps_hit
 from fluoro_perception.core.geometry.masks import (
     _bounding_box,
     _check_map,
     _fill_small_holes,
-    clean_mask,
+    _wire_components,
 )
 from fluoro_perception.core.geometry.polyline import _path_length, _smooth_centerline
+from fluoro_perception.core.geometry.skeleton_graph import _skeletonize
 from fluoro_perception.core.geometry.tips import (
-    _end_score,
+    _orient_tip_first,
     _tip_direction,
     _tip_heat,
     _TipContext,
@@ -41,6 +42,7 @@ def extract_wires(
     catheter_prob: np.ndarray | None = None,
     image: np.ndarray | None = None,
     stent_prob: np.ndarray | None = None,
+    caps_hit: dict[str, int] | None = None,
 ) -> list[WireDetection]:
     """Ordered guidewire centerlines with their distal tips.
 
@@ -65,6 +67,10 @@ def extract_wires(
     stent_prob : np.ndarray, optional
         ``(H, W)`` stent probability; wire pieces on both sides of a stent are joined
         through it (``config.stent_bridge_px``).
+    caps_hit : dict, optional
+        Counter (e.g. :func:`new_caps_hit`) to which the items each cost cap left out
+        are added (keys ``wire_components``, ``wide_components``, ``skeleton_px``,
+        ``wire_chains``; see the ``max_*`` fields of :class:`GeometryConfig`).
 
     Returns
     -------
@@ -77,12 +83,14 @@ def extract_wires(
     context = _checked_context(wire_prob, tip_prob, field_mask, catheter_prob, image)
     if stent_prob is not None:
         stent_prob = _check_map("stent_prob", stent_prob, context.wire_prob.shape)
+    if caps_hit is None:
+        caps_hit = new_caps_hit()
     traced = _skeleton_chains(context.wire_prob, field_mask=context.field_mask,
-                              stent_prob=stent_prob, config=config)  # fmt: skip
+                              stent_prob=stent_prob, config=config, caps_hit=caps_hit)  # fmt: skip
     if traced is None:
         return []
     chains, offset = traced
-    candidates, branches = _wire_candidates(chains, offset, context, config)
+    candidates, branches = _wire_candidates(chains, offset, context, config, caps_hit)
     if config.max_wires >= 2 and branches and candidates:
         candidates = _with_forks(candidates, branches, context, config)
     return _wire_detections(candidates, config)
@@ -121,11 +129,13 @@ def _skeleton_chains(
     field_mask: np.ndarray | None,
     stent_prob: np.ndarray | None,
     config: GeometryConfig,
+    caps_hit: dict[str, int],
 ) -> tuple[list[np.ndarray], np.ndarray] | None:
-    """Step 2: threshold, clean and skeletonize the wire mask inside its bounding box.
+    """Step 2: threshold the wire map, keep the most wire-like components, skeletonize
+    them inside their bounding box and trace the skeleton into chains.
 
-    Returns the ordered skeleton chains (x, y) in the padded box and the offset that maps
-    them to the grid of ``wire_prob``, or None when no pixel is wire.
+    Returns the ordered chains (x, y) in the padded box and the offset that maps them to
+    the grid of ``wire_prob``, or None when nothing is left to trace.
     """
     mask = wire_prob >= config.wire_threshold
     if field_mask is not None:
@@ -134,31 +144,73 @@ def _skeleton_chains(
     if box is None:
         return None
     x0, y0, x1, y1 = box
-    roi = clean_mask(mask[y0:y1, x0:x1], config.min_component_px)
-    roi = _fill_small_holes(roi, config.hole_fill_px)
+    roi = _fill_small_holes(mask[y0:y1, x0:x1], config.hole_fill_px)
+    kept, labels, ranked = _wire_components(roi, config, caps_hit)
+    inner = _bounding_box(kept, margin=1)
+    if inner is None:
+        return None
+    # work only inside the box of the kept components
+    bx0, by0, bx1, by1 = inner
+    kept, labels = kept[by0:by1, bx0:bx1], labels[by0:by1, bx0:bx1]
+    x0, y0, x1, y1 = x0 + bx0, y0 + by0, x0 + bx1, y0 + by1
     # Zero border of 1 px so 8-neighbour lookups never leave the array.
-    padded = np.pad(roi, 1)
+    skeleton = _skeletonize(np.pad(kept, 1))
+    _limit_skeleton(skeleton, np.pad(labels, 1), ranked, config, caps_hit)
     offset = np.array([x0 - 1.0, y0 - 1.0])
     stent_roi = None
     if stent_prob is not None and config.stent_bridge_px > 0:
         stent_roi = np.pad(stent_prob[y0:y1, x0:x1] >= config.stent_threshold, 1)
-    return _wire_chains(padded, config, stent_roi), offset
+    return _wire_chains(skeleton, config, stent_roi), offset
+
+
+def _limit_skeleton(
+    skeleton: np.ndarray,
+    labels: np.ndarray,
+    ranked: np.ndarray,
+    config: GeometryConfig,
+    caps_hit: dict[str, int],
+) -> None:
+    """Clear (in place) the skeletons of the components that do not fit in
+    ``max_skeleton_px``, taking components in ``ranked`` order while they fit."""
+    if np.count_nonzero(skeleton) <= config.max_skeleton_px:
+        return
+    sizes = np.bincount(labels[skeleton], minlength=int(ranked.max()) + 1)
+    fits = np.zeros(len(sizes), dtype=bool)
+    used = 0
+    for label in ranked.tolist():
+        if used + sizes[label] <= config.max_skeleton_px:
+            used += int(sizes[label])
+            fits[label] = True
+        else:
+            caps_hit["skeleton_px"] += 1
+    skeleton[skeleton] = fits[labels[skeleton]]
 
 
 def _wire_candidates(
-    chains: list[np.ndarray], offset: np.ndarray, context: _TipContext, config: GeometryConfig
+    chains: list[np.ndarray],
+    offset: np.ndarray,
+    context: _TipContext,
+    config: GeometryConfig,
+    caps_hit: dict[str, int],
 ) -> tuple[list[_Candidate], list[np.ndarray]]:
-    """Step 3: smooth every chain, orient it tip first and score it.
+    """Step 3: smooth every chain long enough to be a wire or a fork's branch (at most
+    ``max_wire_chains``, longest first), orient it tip first and score it.
 
     Returns the wire candidates and the smoothed pieces long enough to be a fork's branch.
     """
     shape = context.wire_prob.shape
-    shortest = min(config.min_wire_length_px, config.fork_min_branch_px or math.inf)
+    shortest = max(min(config.min_wire_length_px, config.fork_min_branch_px or math.inf), 2.0)
+    lengths = [_path_length(chain) for chain in chains]
+    long_enough = [index for index, length in enumerate(lengths) if length >= shortest]
+    if len(long_enough) > config.max_wire_chains:
+        caps_hit["wire_chains"] += len(long_enough) - config.max_wire_chains
+        # the longest ones, in their original order
+        long_enough = sorted(
+            sorted(long_enough, key=lambda index: -lengths[index])[: config.max_wire_chains]
+        )
     candidates: list[_Candidate] = []
     branches: list[np.ndarray] = []
-    for chain in chains:
-        if _path_length(chain) < max(shortest, 2.0):
-            continue
+    for chain in (chains[index] for index in long_enough):
         centerline = _smooth_centerline(chain + offset, config)
         # Smoothing and junction curves may overshoot the grid by a fraction of a pixel.
         np.clip(centerline, 0.0, (shape[1] - 1, shape[0] - 1), out=centerline)
@@ -169,12 +221,7 @@ def _wire_candidates(
             branches.append(centerline)
         if length < config.min_wire_length_px:
             continue  # too short for a wire of its own (or smoothing shortened it)
-        score_start, heat_start = _end_score(centerline, True, context, config)
-        score_end, heat_end = _end_score(centerline, False, context, config)
-        tip_heat = heat_start
-        if score_end > score_start:
-            centerline = centerline[::-1]
-            tip_heat = heat_end
+        centerline, tip_heat = _orient_tip_first(centerline, context, config)
         confidence = _wire_confidence(centerline, tip_heat, length, context, config)
         candidates.append((confidence, centerline, length))
     return candidates, branches
@@ -190,8 +237,19 @@ def _with_forks(
     the wire it leaves, and drop the branches that became forks as wires of their own."""
     shape = context.wire_prob.shape
     forks: list[_Candidate] = []
+    # A branch attaches within junction_trim_px + 2 of the trunk (see _fork_wire): one
+    # with neither end in the trunk's box grown by that much is skipped cheaply.
+    reach = config.junction_trim_px + 2.0
+    branch_ends = [(*branch[0].tolist(), *branch[-1].tolist()) for branch in branches]
     for confidence, trunk, _ in candidates:
-        for branch in branches:
+        x_low, y_low = (trunk.min(axis=0) - reach).tolist()
+        x_high, y_high = (trunk.max(axis=0) + reach).tolist()
+        for branch, (xa, ya, xb, yb) in zip(branches, branch_ends, strict=True):
+            if not (
+                (x_low <= xa <= x_high and y_low <= ya <= y_high)
+                or (x_low <= xb <= x_high and y_low <= yb <= y_high)
+            ):
+                continue
             fork = _fork_wire(branch, trunk, config)
             if fork is None:
                 continue

@@ -6,6 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fluoro_perception.core.geometry.config import GeometryConfig
+
 
 def _check_map(name: str, array: object, shape: tuple[int, int] | None) -> np.ndarray:
     if not isinstance(array, np.ndarray):
@@ -51,14 +53,20 @@ def clean_mask(mask: np.ndarray, min_component_px: int) -> np.ndarray:
     mask_u8 = (mask != 0).view(np.uint8) if mask.dtype == bool else (mask != 0).astype(np.uint8)
     if min_component_px <= 1:
         return mask_u8.astype(bool)
+    count, labels, stats = _label_components(mask_u8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_component_px
+    keep[0] = False
+    return keep[labels]
+
+
+def _label_components(mask_u8: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """8-connected components of a 0/1 uint8 mask: count, labels, stats."""
     # 16-bit labels are faster; an 8-connected image holds at most size/4 components.
     label_type = cv2.CV_16U if mask_u8.size // 4 < 65535 else cv2.CV_32S
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
         mask_u8, connectivity=8, ltype=label_type
     )
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_component_px
-    keep[0] = False
-    return keep[labels]
+    return count, labels, stats
 
 
 def _fill_small_holes(mask: np.ndarray, max_hole_px: int) -> np.ndarray:
@@ -89,3 +97,38 @@ def _bounding_box(mask: np.ndarray, margin: int) -> tuple[int, int, int, int] | 
         min(width, x + w + margin),
         min(height, y + h + margin),
     )
+
+
+def _wire_components(
+    mask: np.ndarray, config: GeometryConfig, caps_hit: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label a bool wire mask and keep the components worth tracing.
+
+    Components smaller than ``min_component_px`` are removed (as :func:`clean_mask`),
+    those wider than ``max_component_width_px`` on average are skipped as blobs, and of
+    the rest the ``max_wire_components`` with the longest bounding-box side (then the
+    largest area) are kept; skipped components are counted in ``caps_hit``.
+
+    Returns
+    -------
+    kept, labels, ranked
+        ``(H, W)`` bool mask of the kept components; ``(H, W)`` component labels (0 =
+        background); the kept labels ``(k,)``, most wire-like first.
+    """
+    count, labels, stats = _label_components(np.ascontiguousarray(mask).view(np.uint8))
+    ids = np.arange(1, count)
+    area = stats[1:, cv2.CC_STAT_AREA]
+    extent = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
+    chosen = area >= config.min_component_px
+    if config.max_component_width_px > 0:
+        wide = chosen & (area > config.max_component_width_px * extent)
+        caps_hit["wide_components"] += int(np.count_nonzero(wide))
+        chosen &= ~wide
+    ids, area, extent = ids[chosen], area[chosen], extent[chosen]
+    ranked = ids[np.lexsort((-area, -extent))]  # longest side first, then area
+    if len(ranked) > config.max_wire_components:
+        caps_hit["wire_components"] += len(ranked) - config.max_wire_components
+        ranked = ranked[: config.max_wire_components]
+    keep = np.zeros(count, dtype=bool)
+    keep[ranked] = True
+    return keep[labels], labels, ranked

@@ -13,12 +13,17 @@ from fluoro_perception.core.geometry.masks import _bounding_box, _check_map
 from fluoro_perception.core.types import StentDetection
 
 
-def extract_stents(stent_prob: np.ndarray, config: GeometryConfig) -> list[StentDetection]:
+def extract_stents(
+    stent_prob: np.ndarray, config: GeometryConfig, *, caps_hit: dict[str, int] | None = None
+) -> list[StentDetection]:
     """Stent instances with outline, centroid, principal axis, length and diameter.
 
     The strut mesh of a deployed stent segments as many small pieces, so the mask is
     closed with a ``stent_close_px`` disc and its holes filled before instances are
-    taken as external contours.
+    taken as external contours. The ``max_stents`` largest instances are measured and
+    reported; every outline is a closed polygon of at least 3 distinct points (a
+    contour too thin for one, e.g. a 1 px line, is replaced by the convex hull of its
+    pixels' corners).
 
     Parameters
     ----------
@@ -26,7 +31,10 @@ def extract_stents(stent_prob: np.ndarray, config: GeometryConfig) -> list[Stent
         ``(H, W)`` float probability of the stent class in ``[0, 1]``.
     config : GeometryConfig
         ``stent_threshold``, ``stent_close_px``, ``stent_min_area_px``,
-        ``stent_outline_epsilon_px``.
+        ``stent_outline_epsilon_px``, ``max_stents``.
+    caps_hit : dict, optional
+        Counter to which the instances left out by ``max_stents`` are added (key
+        ``stents``; instances counted by their contour's size bound, not measured).
 
     Returns
     -------
@@ -47,9 +55,20 @@ def extract_stents(stent_prob: np.ndarray, config: GeometryConfig) -> list[Stent
     closed = _closed_mask(roi_mask, margin, config)
     contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     roi_prob = stent_prob[y0:y1, x0:x1]
+    min_area = max(config.stent_min_area_px, 3)
+    # A filled contour covers at most its area plus its boundary pixels: rank by that
+    # bound and skip small blobs before rasterizing (noisy maps have thousands of them).
+    sizes = [cv2.contourArea(contour) + len(contour) + 1 for contour in contours]
+    ranked = [
+        k for k in sorted(range(len(contours)), key=lambda k: -sizes[k]) if sizes[k] >= min_area
+    ]
     instances = []
-    for contour in contours:
-        instance = _stent_instance(contour, roi_mask, roi_prob, (x0, y0), config)
+    for rank, k in enumerate(ranked):
+        if len(instances) == config.max_stents:
+            if caps_hit is not None:
+                caps_hit["stents"] += len(ranked) - rank
+            break
+        instance = _stent_instance(contours[k], roi_mask, roi_prob, (x0, y0), config)
         if instance is not None:
             instances.append(instance)
     instances.sort(key=lambda item: -item[0])
@@ -93,27 +112,25 @@ def _stent_instance(
     the instance is too small or holds no segmented pixel."""
     x0, y0 = origin
     min_area = max(config.stent_min_area_px, 3)
-    # A filled contour covers at most its area plus its boundary pixels: skip small
-    # blobs before rasterizing (noisy maps have thousands of them), and rasterize the
-    # rest in their own bounding box, not the whole ROI.
-    if cv2.contourArea(contour) + len(contour) + 1 < min_area:
-        return None
+    # rasterized in its own bounding box, not the whole ROI
     bx, by, bw, bh = cv2.boundingRect(contour)
     filled = np.zeros((bh, bw), dtype=np.uint8)
     cv2.drawContours(filled, [contour - np.array([bx, by])], -1, 1, thickness=cv2.FILLED)
-    ys, xs = np.nonzero(filled)
-    ys += by
-    xs += bx
-    if len(xs) < min_area:
+    moments = cv2.moments(filled, binaryImage=True)
+    if moments["m00"] < min_area:
         return None
-    segmented = roi_mask[ys, xs]
+    window = (slice(by, by + bh), slice(bx, bx + bw))
+    segmented = roi_mask[window] & filled.view(bool)
     if not segmented.any():
         return None
-    confidence = float(roi_prob[ys, xs][segmented].mean())
-    points = np.stack([xs + x0, ys + y0], axis=1).astype(np.float64)  # (n, 2) x, y
-    centroid = points.mean(axis=0)
-    centred = points - centroid
-    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / len(points))
+    confidence = float(roi_prob[window][segmented].mean())
+    # centroid and covariance of the filled pixels from their image moments (one pass
+    # in C, not an (n, 2) array: a saturated map is one instance of the whole frame)
+    centroid = np.array(
+        [moments["m10"] / moments["m00"] + bx + x0, moments["m01"] / moments["m00"] + by + y0]
+    )
+    covariance = np.array([[moments["mu20"], moments["mu11"]], [moments["mu11"], moments["mu02"]]])
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance / moments["m00"])
     major = eigenvectors[:, int(np.argmax(eigenvalues))]
     axis_rad = math.atan2(major[1], major[0])
     # Fold into [-pi/2, pi/2): an axis has no sense of direction.
@@ -121,11 +138,16 @@ def _stent_instance(
         axis_rad -= math.pi
     elif axis_rad < -math.pi / 2:
         axis_rad += math.pi
+    # the extremes along any direction lie on the outer contour: project it only
+    centred = contour.reshape(-1, 2) + np.array([x0, y0]) - centroid
     minor = np.array([-major[1], major[0]])
     along = centred @ major
     across = centred @ minor
     outline = cv2.approxPolyDP(contour, config.stent_outline_epsilon_px, closed=True)
     outline_px = outline.reshape(-1, 2).astype(np.float32) + np.array([x0, y0], np.float32)
+    if not _is_polygon(outline_px):
+        ys, xs = np.nonzero(filled)
+        outline_px = _pixel_hull(np.stack([xs + bx + x0, ys + by + y0], axis=1))
     return (
         float(np.clip(confidence, 0.0, 1.0)),
         outline_px,
@@ -134,3 +156,23 @@ def _stent_instance(
         float(along.max() - along.min() + 1.0),
         float(across.max() - across.min() + 1.0),
     )
+
+
+#: Corners of a pixel around its centre (x, y) [px].
+_PIXEL_CORNERS = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
+
+
+def _is_polygon(outline: np.ndarray) -> bool:
+    """At least 3 distinct vertices enclosing a non-zero area (shoelace formula)."""
+    if len(np.unique(outline, axis=0)) < 3:
+        return False
+    x, y = outline[:, 0].astype(np.float64), outline[:, 1].astype(np.float64)
+    area = 0.5 * abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1)))
+    return area > 1e-6
+
+
+def _pixel_hull(points: np.ndarray) -> np.ndarray:
+    """Convex hull ``(M, 2)`` float32 of the corners of pixels at ``points`` (x, y):
+    at least 4 vertices and 1 px^2 for any non-empty set."""
+    corners = (points[:, None, :] + _PIXEL_CORNERS[None, :, :]).reshape(-1, 2)
+    return cv2.convexHull(corners.astype(np.float32)).reshape(-1, 2)

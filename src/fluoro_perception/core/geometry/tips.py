@@ -59,6 +59,15 @@ def _touches_border(point: np.ndarray, context: _TipContext, margin: int) -> boo
     return False
 
 
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a short 1-D array, without its general-case overhead."""
+    ordered = np.sort(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return float(np.mean(ordered[middle - 1 : middle + 1]))
+
+
 def _in_dark_tube(
     point: np.ndarray,
     outward: np.ndarray,
@@ -100,15 +109,19 @@ def _in_dark_tube(
     if not_wire.sum() < inner_points.shape[0] // 2:
         return False
     inner_points = inner_points[not_wire]
-    inner_level = map_coordinates(context.image, inner_points[:, ::-1].T, order=1, mode="nearest")
-    outer_level = map_coordinates(context.image, outer_points[:, ::-1].T, order=1, mode="nearest")
-    background = float(np.median(outer_level))
-    wire_rows_cols = end_part[:, ::-1].T
-    wire_level = float(np.median(map_coordinates(context.image, wire_rows_cols, order=1)))
+    # one interpolation call for the three point sets (the wire's own points lie inside
+    # the grid, where "nearest" changes nothing)
+    points = np.concatenate([inner_points, outer_points, end_part])
+    levels = map_coordinates(context.image, points[:, ::-1].T, order=1, mode="nearest")
+    inner_level, outer_level, wire_levels = np.split(
+        levels, [len(inner_points), len(inner_points) + len(outer_points)]
+    )
+    background = _median(outer_level)
+    wire_level = _median(wire_levels)
     wire_contrast = background - wire_level
     if wire_contrast <= 1e-6:
         return False  # the wire is not darker than its surroundings: no reference
-    contrast = (background - float(np.median(inner_level))) / wire_contrast
+    contrast = (background - _median(inner_level)) / wire_contrast
     return bool(contrast >= config.catheter_contrast)
 
 
@@ -136,15 +149,39 @@ def _wire_confidence(
     return float(np.clip(confidence, 0.0, 1.0))
 
 
+def _orient_tip_first(
+    centerline: np.ndarray, context: _TipContext, config: GeometryConfig
+) -> tuple[np.ndarray, float]:
+    """The centerline tip first (the end with the higher :func:`_end_score`) and the
+    tip-heatmap response at its tip.
+
+    The catheter test, the costliest term, is evaluated only where it can change the
+    choice: when the two scores without it differ by at most its weight.
+    """
+    score_start, heat_start = _end_score(centerline, True, context, config, catheter=False)
+    score_end, heat_end = _end_score(centerline, False, context, config, catheter=False)
+    if abs(score_end - score_start) <= _TIP_WEIGHT_CATHETER + 1e-9:
+        score_start, heat_start = _end_score(centerline, True, context, config)
+        score_end, heat_end = _end_score(centerline, False, context, config)
+    if score_end > score_start:
+        return centerline[::-1], heat_end
+    return centerline, heat_start
+
+
 def _end_score(
-    centerline: np.ndarray, at_start: bool, context: _TipContext, config: GeometryConfig
+    centerline: np.ndarray,
+    at_start: bool,
+    context: _TipContext,
+    config: GeometryConfig,
+    catheter: bool | None = None,
 ) -> tuple[float, float]:
     """Distal-end score of one end of a centerline and its tip-heatmap response.
 
     score = 3.0 * heatmap - 3.0 * border - 2.5 * catheter + 0.5 * curvature
     + 0.5 * opacity, with curvature the turning over the last
     ``tip_curvature_length_px`` divided by pi (clipped to 1) and opacity the mean wire
-    probability there (the distal 2-3 cm are more radio-opaque).
+    probability there (the distal 2-3 cm are more radio-opaque). ``catheter`` given
+    (True/False) replaces the catheter test.
     """
     ordered = centerline if at_start else centerline[::-1]
     end = ordered[0]
@@ -153,7 +190,8 @@ def _end_score(
     heat = _tip_heat(end, context, config)
     border = _touches_border(end, context, config.border_margin_px)
     outward = -_end_direction(ordered, True, config.direction_sample_px)
-    catheter = _in_dark_tube(end, outward, end_part, context, config)
+    if catheter is None:
+        catheter = _in_dark_tube(end, outward, end_part, context, config)
     curvature = min(1.0, _turning_angle(end_part) / math.pi)
     opacity = float(_sample_nearest(context.wire_prob, end_part).mean())
     score = (
