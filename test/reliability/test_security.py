@@ -5,17 +5,22 @@ Model integrity by sha256 (model cards, ``model.expected_sha256``) is tested in
 ``test/core/test_model_registry.py``, ``test/core/test_engine.py`` and, through the node's
 lifecycle, in ``test_faults.py``.
 
-DDS security with the PyPI wheels: ``rcl`` finds a keystore made here with ``openssl``
-(enclave ``/fluoro``: identity and permissions CA, node certificate and key, governance and
-permissions signed as S/MIME), but the ``ros-fastdds`` 3.2 wheel is built without
-``-DSECURITY=ON``, so creating a secured participant fails. The keystore test therefore
-asserts whichever outcome the installed middleware allows: the node comes up active, or
-it exits at once with that one reason (never a hang, a traceback or a crash loop).
+DDS security with the PyPI wheels: the ``ros-fastdds`` 3.2 wheel is built without
+``-DSECURITY=ON``, so no secured participant can be created here. What can be checked
+here is checked directly: the keystore the tests make with ``openssl`` (SROS2 layout:
+``public/``, ``private/``, ``enclaves/<enclave>/``; identity certificate chain and key,
+S/MIME signatures of governance and permissions, subject, validity, domains), that its
+least-privilege permissions grant every topic and service the running node really
+creates (read from the ROS graph), and that rcl accepts the layout and picks the enclave.
+The secured-node test then asserts the node comes up active, and SKIPS with the
+middleware's one-line reason where the security plugins are missing (after checking that
+the node exited with exactly that line, no traceback, no hang).
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
 import os
 import shutil
 import signal
@@ -23,10 +28,12 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import torch
+from _node_harness import base_overrides, wait_for
 
 from fluoro_training.trainer import CHECKPOINT_FORMAT, load_checkpoint
 
@@ -188,38 +195,91 @@ def test_plain_tensor_checkpoint_still_loads(tmp_path) -> None:
 
 # ----------------------------------------------------------------------------- SROS2
 
+#: Enclave of the segmentation node, as docs/reliability.md creates it with sros2.
+ENCLAVE = "/fluoro/segmentation_node"
+#: Files of an enclave directory in the SROS2 layout (``ros2 security create_enclave``).
+ENCLAVE_FILES = (
+    "cert.pem",
+    "key.pem",
+    "governance.p7s",
+    "permissions.p7s",
+    "identity_ca.cert.pem",
+    "permissions_ca.cert.pem",
+)
+_DOMAINS = "<domains><id_range><min>0</min><max>232</max></id_range></domains>"
 
-def make_keystore(root: Path, enclave: str = "fluoro") -> Path:
-    """A DDS-Security keystore for one enclave, made with openssl (as ``ros2 security`` would).
 
-    Layout (rcl looks up ``<keystore>/enclaves/<enclave>``): ``identity_ca.cert.pem``,
-    ``permissions_ca.cert.pem`` (one self-signed EC P-256 CA here), ``cert.pem`` /
-    ``key.pem`` (the enclave's identity, CN = ``/<enclave>``), ``governance.p7s`` and
-    ``permissions.p7s`` (the XML documents signed as S/MIME by the permissions CA).
+def node_policy(namespace: str = "/fluoro", node: str = "segmentation_node") -> dict[str, list]:
+    """Least-privilege DDS topic patterns of the segmentation node's enclave.
+
+    From the node's own topic table (``OUTPUT_TOPICS``, ``INPUT_TOPIC``,
+    ``DIAGNOSTICS_TOPIC``) plus what every rclpy node uses: ``rosout``, parameter events,
+    ``/clock`` (``use_sim_time``), the rmw's ``ros_discovery_info``, its lifecycle
+    ``transition_event`` and its parameter / lifecycle services (requests in, replies
+    out). DDS names: ``rt/`` topics, ``rq/...Request`` and ``rr/...Reply`` services.
     """
-    enclave_dir = root / "enclaves" / enclave
-    private = root / "private"
-    enclave_dir.mkdir(parents=True)
-    private.mkdir()
+    from fluoro_perception.nodes.segmentation_node import (
+        DIAGNOSTICS_TOPIC,
+        INPUT_TOPIC,
+        OUTPUT_TOPICS,
+    )
 
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    full_name = f"{namespace}/{node}"
+    publish = [f"rt{namespace}/{topic}" for topic, _ in OUTPUT_TOPICS.values()]
+    publish += [f"rt{DIAGNOSTICS_TOPIC}", "rt/rosout", "rt/parameter_events",
+                "rt/ros_discovery_info", f"rt{full_name}/transition_event",
+                f"rr{full_name}/*Reply"]  # fmt: skip
+    subscribe = [f"rt{namespace}/{INPUT_TOPIC}", "rt/clock", "rt/parameter_events",
+                 "rt/ros_discovery_info", f"rq{full_name}/*Request"]  # fmt: skip
+    return {"publish": publish, "subscribe": subscribe}
 
-    ca_key, ca_cert = private / "ca.key.pem", root / "ca.cert.pem"
-    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(ca_key))
-    openssl("req", "-x509", "-new", "-key", str(ca_key), "-out", str(ca_cert), "-days", "7",
-            "-subj", "/CN=fluoro_test_ca")  # fmt: skip
-    for name in ("identity_ca.cert.pem", "permissions_ca.cert.pem"):
-        shutil.copy(ca_cert, enclave_dir / name)
+
+def _openssl(*args: str, input_text: str | None = None) -> str:
+    completed = subprocess.run(
+        ["openssl", *args], check=True, capture_output=True, text=True, timeout=60,
+        input=input_text,
+    )  # fmt: skip
+    return completed.stdout
+
+
+def make_keystore(root: Path, enclave: str = ENCLAVE, policy: dict | None = None) -> Path:
+    """A DDS-Security keystore in the SROS2 layout, made with openssl (no sros2 here).
+
+    ``public/`` holds the CA certificate (``ca.cert.pem``; identity and permissions CA
+    are one self-signed EC P-256 CA, as ``ros2 security create_keystore`` makes them),
+    ``private/`` its key, ``enclaves/governance.{xml,p7s}`` the domain governance, and
+    ``enclaves/<enclave>/`` (rcl looks it up by the ``--enclave`` path) the enclave's
+    identity (``cert.pem``, ``key.pem``, CN = the enclave path), links to the two CA
+    certificates in ``public/``, the governance and the ``permissions.{xml,p7s}``
+    granting ``policy`` (:func:`node_policy` by default); the XML documents are signed as
+    S/MIME by the permissions CA. Keys are readable by the owner only.
+    """
+    policy = node_policy() if policy is None else policy
+    public, private, enclaves = root / "public", root / "private", root / "enclaves"
+    enclave_dir = enclaves / enclave.strip("/")
+    for folder in (public, private, enclave_dir):
+        folder.mkdir(parents=True)
+    ca_key, ca_cert = private / "ca.key.pem", public / "ca.cert.pem"
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(ca_key))
+    _openssl("req", "-x509", "-new", "-key", str(ca_key), "-out", str(ca_cert), "-days", "7",
+             "-subj", "/CN=fluoro_test_ca")  # fmt: skip
+    for name in ("identity_ca", "permissions_ca"):
+        (public / f"{name}.cert.pem").symlink_to("ca.cert.pem")
+        (private / f"{name}.key.pem").symlink_to("ca.key.pem")
+        link = enclave_dir / f"{name}.cert.pem"
+        link.symlink_to(os.path.relpath(public / f"{name}.cert.pem", enclave_dir))
     key, request = enclave_dir / "key.pem", private / "enclave.csr"
-    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key))
-    openssl("req", "-new", "-key", str(key), "-out", str(request), "-subj", f"/CN=\\/{enclave}")
-    openssl("x509", "-req", "-in", str(request), "-CA", str(ca_cert), "-CAkey", str(ca_key),
-            "-CAcreateserial", "-out", str(enclave_dir / "cert.pem"), "-days", "7")  # fmt: skip
-    domains = "<domains><id_range><min>0</min><max>232</max></id_range></domains>"
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key))
+    subject = "/CN=" + enclave.replace("/", "\\/")  # "/" separates RDNs in -subj
+    _openssl("req", "-new", "-key", str(key), "-out", str(request), "-subj", subject)
+    _openssl("x509", "-req", "-in", str(request), "-CA", str(ca_cert), "-CAkey", str(ca_key),
+             "-CAcreateserial", "-CAserial", str(private / "ca.srl"),
+             "-out", str(enclave_dir / "cert.pem"), "-days", "7")  # fmt: skip
+    for secret in (ca_key, key):
+        secret.chmod(0o600)
     governance = (
         '<?xml version="1.0" encoding="UTF-8"?><dds><domain_access_rules><domain_rule>'
-        f"{domains}<allow_unauthenticated_participants>false</allow_unauthenticated_participants>"
+        f"{_DOMAINS}<allow_unauthenticated_participants>false</allow_unauthenticated_participants>"
         "<enable_join_access_control>true</enable_join_access_control>"
         "<discovery_protection_kind>ENCRYPT</discovery_protection_kind>"
         "<liveliness_protection_kind>ENCRYPT</liveliness_protection_kind>"
@@ -233,20 +293,155 @@ def make_keystore(root: Path, enclave: str = "fluoro") -> Path:
         "<data_protection_kind>ENCRYPT</data_protection_kind>"
         "</topic_rule></topic_access_rules></domain_rule></domain_access_rules></dds>"
     )
+
+    def topics(patterns: list[str]) -> str:
+        return "<topics>" + "".join(f"<topic>{p}</topic>" for p in patterns) + "</topics>"
+
     permissions = (
-        f'<?xml version="1.0" encoding="UTF-8"?><dds><permissions><grant name="/{enclave}">'
-        f"<subject_name>CN=/{enclave}</subject_name><validity>"
+        f'<?xml version="1.0" encoding="UTF-8"?><dds><permissions><grant name="{enclave}">'
+        f"<subject_name>CN={enclave}</subject_name><validity>"
         "<not_before>2020-01-01T00:00:00</not_before><not_after>2100-01-01T00:00:00</not_after>"
-        f"</validity><allow_rule>{domains}<publish><topics><topic>*</topic></topics></publish>"
-        "<subscribe><topics><topic>*</topic></topics></subscribe></allow_rule>"
+        f"</validity><allow_rule>{_DOMAINS}<publish>{topics(policy['publish'])}</publish>"
+        f"<subscribe>{topics(policy['subscribe'])}</subscribe></allow_rule>"
         "<default>DENY</default></grant></permissions></dds>"
     )
-    for name, text in (("governance", governance), ("permissions", permissions)):
-        document = private / f"{name}.xml"
+    for name, text, folder in (
+        ("governance", governance, enclaves),
+        ("permissions", permissions, enclave_dir),
+    ):
+        document = folder / f"{name}.xml"
         document.write_text(text, encoding="utf-8")
-        openssl("smime", "-sign", "-text", "-in", str(document), "-out",
-                str(enclave_dir / f"{name}.p7s"), "-signer", str(ca_cert), "-inkey", str(ca_key))  # fmt: skip
+        _openssl("smime", "-sign", "-text", "-in", str(document), "-out",
+                 str(folder / f"{name}.p7s"), "-signer", str(ca_cert), "-inkey", str(ca_key))  # fmt: skip
+    shutil.copy(enclaves / "governance.p7s", enclave_dir / "governance.p7s")
     return root
+
+
+@pytest.fixture(scope="module")
+def keystore(tmp_path_factory) -> Path:
+    if shutil.which("openssl") is None:
+        pytest.fail(
+            "openssl is needed to build the test keystore; install it (apt install openssl)"
+        )
+    return make_keystore(tmp_path_factory.mktemp("sros2") / "keystore")
+
+
+def signed_xml(p7s: Path, ca_cert: Path) -> ET.Element:
+    """The XML signed in an S/MIME ``.p7s``, after checking the signature against ``ca_cert``."""
+    # -text: the documents are signed as text/plain, verifying strips that MIME header
+    text = _openssl("smime", "-verify", "-text", "-in", str(p7s), "-CAfile", str(ca_cert))
+    return ET.fromstring(text.encode("utf-8"))
+
+
+def granted_patterns(permissions: ET.Element, action: str) -> list[str]:
+    """Topic patterns of every ``allow_rule``'s ``publish`` or ``subscribe`` block."""
+    return [
+        topic.text or ""
+        for topic in permissions.iterfind(f"permissions/grant/allow_rule/{action}/topics/topic")
+    ]
+
+
+def test_keystore_files_follow_the_sros2_layout(keystore: Path) -> None:
+    assert {p.name for p in keystore.iterdir()} == {"public", "private", "enclaves"}
+    public_names = {p.name for p in (keystore / "public").iterdir()}
+    assert public_names == {"ca.cert.pem", "identity_ca.cert.pem", "permissions_ca.cert.pem"}
+    assert {"governance.xml", "governance.p7s"} <= {
+        p.name for p in (keystore / "enclaves").iterdir()
+    }
+    enclave_dir = keystore / "enclaves" / ENCLAVE.strip("/")
+    assert set(ENCLAVE_FILES) <= {p.name for p in enclave_dir.iterdir()}
+    for name in ("identity_ca.cert.pem", "permissions_ca.cert.pem"):
+        # the enclave's CA certificates are the keystore's public ones, not copies
+        assert (enclave_dir / name).resolve() == (keystore / "public" / name).resolve()
+    for secret in (enclave_dir / "key.pem", keystore / "private" / "ca.key.pem"):
+        assert secret.stat().st_mode & 0o077 == 0, f"{secret} is readable by others"
+    # rcl's own check of the layout happens in the secured-node test below
+
+
+def test_enclave_identity_is_signed_by_the_identity_ca_and_matches_its_key(keystore) -> None:
+    enclave_dir = keystore / "enclaves" / ENCLAVE.strip("/")
+    cert, ca = enclave_dir / "cert.pem", enclave_dir / "identity_ca.cert.pem"
+    assert _openssl("verify", "-CAfile", str(ca), str(cert)).strip().endswith(": OK")
+    subject = _openssl("x509", "-in", str(cert), "-noout", "-subject", "-nameopt", "RFC2253")
+    assert subject.strip() == f"subject=CN={ENCLAVE}"
+    public_from_cert = _openssl("x509", "-in", str(cert), "-noout", "-pubkey")
+    public_from_key = _openssl("pkey", "-in", str(enclave_dir / "key.pem"), "-pubout")
+    assert public_from_cert == public_from_key
+    assert _openssl("x509", "-in", str(cert), "-noout", "-checkend", "3600")  # valid > 1 h
+
+
+def test_governance_and_permissions_are_signed_and_deny_by_default(keystore) -> None:
+    enclave_dir = keystore / "enclaves" / ENCLAVE.strip("/")
+    ca = enclave_dir / "permissions_ca.cert.pem"
+    governance = signed_xml(enclave_dir / "governance.p7s", ca)
+    assert ET.tostring(governance) == ET.tostring(
+        ET.fromstring((keystore / "enclaves" / "governance.xml").read_bytes())
+    )
+    rule = governance.find("domain_access_rules/domain_rule")
+    assert rule.findtext("allow_unauthenticated_participants") == "false"
+    assert rule.findtext("enable_join_access_control") == "true"
+    permissions = signed_xml(enclave_dir / "permissions.p7s", ca)
+    assert ET.tostring(permissions) == ET.tostring(
+        ET.fromstring((enclave_dir / "permissions.xml").read_bytes())
+    )
+    (grant,) = permissions.iterfind("permissions/grant")
+    assert grant.findtext("subject_name") == f"CN={ENCLAVE}"  # = the certificate's subject
+    assert grant.findtext("default") == "DENY"
+    assert grant.findtext("validity/not_after") > time.strftime("%Y-%m-%dT%H:%M:%S")
+    domain_id = int(os.environ["ROS_DOMAIN_ID"])  # the tests' isolated domain is covered
+    for domains in (rule.find("domains/id_range"), grant.find("allow_rule/domains/id_range")):
+        assert int(domains.findtext("min")) <= domain_id <= int(domains.findtext("max"))
+    # tampering with the signed document is detected
+    tampered = (enclave_dir / "permissions.p7s").read_text().replace("DENY", "ALLOW")
+    broken = enclave_dir.parent / "tampered.p7s"
+    broken.write_text(tampered)
+    with pytest.raises(subprocess.CalledProcessError):
+        signed_xml(broken, ca)
+
+
+@pytest.mark.ros
+def test_permissions_grant_every_topic_and_service_of_the_running_node(
+    keystore, harness_factory, grey_model
+) -> None:
+    # what the node really creates (seen through the ROS graph, incl. rcl's own rosout
+    # and transition_event), against what its enclave may publish / subscribe
+    enclave_dir = keystore / "enclaves" / ENCLAVE.strip("/")
+    permissions = signed_xml(
+        enclave_dir / "permissions.p7s", enclave_dir / "permissions_ca.cert.pem"
+    )
+    publish, subscribe = (
+        granted_patterns(permissions, "publish"),
+        granted_patterns(permissions, "subscribe"),
+    )
+    harness = harness_factory(base_overrides(grey_model, use_sim_time=True))
+    node = harness.node
+    name, namespace = node.get_name(), node.get_namespace()
+    assert f"{namespace}/{name}" == ENCLAVE
+    wanted = {"publish": set(), "subscribe": set()}
+
+    def graph_ready() -> bool:
+        wanted["publish"] = {
+            "rt" + t for t, _ in node.get_publisher_names_and_types_by_node(name, namespace)
+        }
+        wanted["subscribe"] = {
+            "rt" + t for t, _ in node.get_subscriber_names_and_types_by_node(name, namespace)
+        }
+        services = [s for s, _ in node.get_service_names_and_types_by_node(name, namespace)]
+        wanted["subscribe"] |= {f"rq{s}Request" for s in services}
+        wanted["publish"] |= {f"rr{s}Reply" for s in services}
+        return "rt/clock" in wanted["subscribe"] and len(services) >= 10
+
+    wait_for(graph_ready, "the node's entities in the ROS graph")
+    assert "rt/fluoro/perception/guidewire/tip" in wanted["publish"]
+    for action, patterns in (("publish", publish), ("subscribe", subscribe)):
+        denied = sorted(
+            t for t in wanted[action] if not any(fnmatch.fnmatchcase(t, p) for p in patterns)
+        )
+        assert denied == [], f"the enclave may not {action} {denied}: add them to node_policy"
+    # least privilege: no blanket grant, the node cannot write its input or read its outputs
+    assert "*" not in publish + subscribe
+    assert not any(fnmatch.fnmatchcase("rt/fluoro/image_raw", p) for p in publish)
+    assert not any(fnmatch.fnmatchcase("rt/fluoro/perception/guidewire/tip", p) for p in subscribe)
 
 
 def run_node(model: Path, env_extra: dict[str, str], enclave: str | None) -> tuple[int | None, str]:
@@ -305,14 +500,7 @@ def test_enforced_security_with_a_missing_keystore_fails_at_once_with_one_line(
 
 
 @pytest.mark.ros
-def test_node_with_a_hand_made_keystore_starts_or_names_the_missing_dds_security(
-    tmp_path, grey_model
-) -> None:
-    if shutil.which("openssl") is None:
-        pytest.fail(
-            "openssl is needed to build the test keystore; install it (apt install openssl)"
-        )
-    keystore = make_keystore(tmp_path / "keystore")
+def test_secured_node_comes_up_active_with_the_keystore(keystore, grey_model) -> None:
     code, log = run_node(
         grey_model,
         {
@@ -320,15 +508,15 @@ def test_node_with_a_hand_made_keystore_starts_or_names_the_missing_dds_security
             "ROS_SECURITY_STRATEGY": "Enforce",
             "ROS_SECURITY_KEYSTORE": str(keystore),
         },  # fmt: skip
-        enclave="/fluoro",
+        enclave=ENCLAVE,
     )
     # rcl accepted the keystore layout and picked the enclave
-    assert f"Found security directory: {keystore}/enclaves/fluoro" in log, log
-    if code is None:
-        assert "configured: model" in log  # secured participant up, node active
-        return
-    # the installed Fast DDS lacks the security plugins (the PyPI wheel): one clear line
-    assert code == 1, log
-    (line,) = fatal_lines(log)
-    assert "security libraries" in line and "-DSECURITY=ON" in line, line
-    assert "Traceback" not in log
+    assert f"Found security directory: {keystore}/enclaves{ENCLAVE}" in log, log
+    if code == 1 and "security libraries" in log:
+        # the PyPI ros-fastdds wheel is built without -DSECURITY=ON: the node said so in
+        # one line and exited (checked), but no secured node can be checked here
+        (line,) = fatal_lines(log)
+        assert "Traceback" not in log
+        pytest.skip(f"this Fast DDS has no DDS-Security plugins: {line.strip()}")
+    assert code is None, f"the secured node did not come up (exit {code}):\n{log}"
+    assert "configured: model" in log and "Traceback" not in log
