@@ -238,6 +238,8 @@ def soak(
     rss_period_s: float = 0.5,
     drain_s: float = 1.5,
     startup_timeout_s: float = 120.0,
+    publisher_qos: str = "sensor_data",
+    publisher_depth: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Push frames through ``segmentation_node`` over DDS and measure what happens.
@@ -269,6 +271,11 @@ def soak(
         Wait after the last frame before counting what came back [s].
     startup_timeout_s : float
         Time allowed for model load and discovery [s].
+    publisher_qos, publisher_depth : str, int
+        QoS (``sensor_data`` as a camera driver, or ``reliable``) and history depth of
+        the frame publisher. ``reliable`` with a deep history on both ends (node
+        ``qos.input: reliable``, ``qos.input_depth``) delivers every frame to the node,
+        so each one is either answered or counted by the node as dropped.
     log : callable or None
         Progress lines (e.g. ``print``).
 
@@ -277,6 +284,8 @@ def soak(
     dict
         ``mode``, ``rate_hz`` (the rate of the measured run), ``published``,
         ``received``, ``dropped`` (published - received on the tips topic),
+        ``last_answered`` (the last published frame came back on tips: the newest frame
+        is never superseded), ``throughput_hz`` (frames answered per second of the run),
         ``latency_ms`` (tips; ``summarize_ms`` dict or None), ``node_counters``
         (diagnostics deltas over the run), ``rss`` (:func:`rss_growth_mb` or None),
         ``exceptions`` (markers in the node log), ``node_alive`` (the node process was
@@ -300,6 +309,14 @@ def soak(
         raise ValueError(f"size={size!r}; expected an int >= 16 [px]")
     if overload and overload_s <= 0:
         raise ValueError(f"overload_s={overload_s}; expected > 0 [s]")
+    if publisher_qos not in ("sensor_data", "reliable"):
+        raise ValueError(f"publisher_qos={publisher_qos!r}; expected 'sensor_data' or 'reliable'")
+    if (
+        isinstance(publisher_depth, bool)
+        or not isinstance(publisher_depth, int)
+        or publisher_depth < 1
+    ):
+        raise ValueError(f"publisher_depth={publisher_depth!r}; expected an int >= 1")
     say = log or (lambda _line: None)
     model_path = Path(model_path).resolve()
     if not model_path.is_file():
@@ -333,8 +350,9 @@ def soak(
                  "--ros-args", *node_arguments],
             )  # fmt: skip
             processes.start_publisher(
-                [sys.executable, "-m", module, "publisher", "--size", str(size)]
-            )
+                [sys.executable, "-m", module, "publisher", "--size", str(size),
+                 "--qos", publisher_qos, "--depth", str(publisher_depth)]
+            )  # fmt: skip
             say(f"soak: ROS_DOMAIN_ID {domain_id}; waiting for the node to load {model_path.name}")
             _wait_for_graph(processes, ready_path, node_log, startup_timeout_s)
             sampler = RssSampler(node.pid, rss_period_s).start()
@@ -354,6 +372,7 @@ def soak(
                 time.sleep(drain_s)
                 records = read_records(records_path)
                 received, latencies = match_run(result["stamps_ns"], records, "tips")
+                last_answered, _ = match_run(result["stamps_ns"][-1:], records, "tips")
                 row = {
                     "rate_hz": run_rate_hz,
                     "duration_s": duration_s,
@@ -361,6 +380,8 @@ def soak(
                     "published": len(result["stamps_ns"]),
                     "received": received,
                     "dropped": len(result["stamps_ns"]) - received,
+                    "last_answered": bool(last_answered),
+                    "throughput_hz": received / duration_s,
                     "latency_ms": summarize_ms(latencies) if latencies else None,
                     "node_counters": counter_deltas(records, start_ns, time.time_ns()),
                     "worker_ms": worker_ms(records),
@@ -465,7 +486,8 @@ def format_report(report: dict[str, Any]) -> str:
             else ""
         ),
         f"frames              published {report['published']}, received {report['received']}, "
-        f"dropped {report['dropped']}",
+        f"dropped {report['dropped']}; last frame answered: {report['last_answered']}",
+        f"throughput          {report['throughput_hz']:.1f} frames/s answered",
         "latency (tips)      "
         + (
             f"p50 {latency['median']:.1f} ms, p95 {latency['p95']:.1f} ms, "
