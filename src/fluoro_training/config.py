@@ -42,7 +42,10 @@ class DataConfig:
     sequences (e.g. ``wire_absent_probability`` for hard negatives, more contrast or
     distractors, a wider pixel-spacing range); ranges are given as ``[low, high]`` lists.
     What the training stream never draws is what the style-held-out test set uses
-    (``fluoro-sim styleset``).
+    (``fluoro-sim styleset``). ``wire_visibility_floor`` > 0: a training wire whose
+    contrast-to-noise ratio along its centerline is below it is ignored (no gradient from
+    its pixels, no tip target), since nobody could draw it (``fluoro-train visibility``);
+    validation always scores every wire.
 
     Frames are simulated at ``sim_size``, preprocessed to the model grid ``image_size``
     (= ``preprocessing.input_size``, what the runtime feeds the network) and training
@@ -71,6 +74,7 @@ class DataConfig:
     augment: bool = True
     tip_sigma_px: float = 2.0
     sim: dict = dataclasses.field(default_factory=dict)
+    wire_visibility_floor: float = 0.0
 
     def sim_config(self, **fixed: Any) -> SimConfig:
         """The :class:`SimConfig` of one simulated sequence: ``fixed`` (size, scenario, bit
@@ -115,6 +119,11 @@ class DataConfig:
             )
         if min(self.train_seed_offset, self.val_seed_offset) < 0:
             raise ValueError("data.train_seed_offset and data.val_seed_offset must be >= 0")
+        if self.wire_visibility_floor < 0:
+            raise ValueError(
+                f"data.wire_visibility_floor={self.wire_visibility_floor}; expected >= 0 "
+                "(a CNR, 0 = off)"
+            )
         if self.tip_sigma_px <= 0:
             raise ValueError(f"data.tip_sigma_px={self.tip_sigma_px}; expected > 0 [px]")
         if not 0.0 < self.val_fraction < 1.0:

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from fluoro_training.config import TrainConfig, config_hash
+from fluoro_training.data.examples import IGNORE_INDEX
 from fluoro_training.data.sim_stream import SimulatorStream, validation_examples, validation_frames
 from fluoro_training.losses import build_loss
 from fluoro_training.losses.tip_heatmap import TipHeatmapLoss
@@ -277,6 +278,16 @@ class Trainer:
         ``loss.tip_weight``.
         """
         labels = batch["labels"]
+        ignored = labels == IGNORE_INDEX
+        if bool(ignored.any()):
+            # no gradient from pixels nobody could label: their logits are detached and
+            # their target is background (they still count, detached, in batch Dice sums)
+            labels = labels.masked_fill(ignored, 0)
+            logits = outputs["logits"]
+            outputs = {
+                **outputs,
+                "logits": torch.where(ignored[:, None], logits.detach(), logits),
+            }
         terms = {"seg": self.loss_fn(outputs["logits"], labels)}
         aux = outputs.get("aux_logits") or []
         weights = self.config.loss.aux_weights or (0.4,) * len(aux)
@@ -284,6 +295,8 @@ class Trainer:
             resized = F.interpolate(
                 aux_logits, size=labels.shape[-2:], mode="bilinear", align_corners=False
             )
+            if bool(ignored.any()):
+                resized = torch.where(ignored[:, None], resized.detach(), resized)
             terms[f"aux{index}"] = weight * self.loss_fn(resized, labels)
         if "tip_heatmap" in outputs and self.config.loss.tip_weight > 0:
             terms["tip"] = self.config.loss.tip_weight * self.tip_loss_fn(

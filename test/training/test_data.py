@@ -464,3 +464,67 @@ def test_visibility_summary_and_command(tmp_path, capsys):
     report = json.loads(printed[: printed.rindex("}") + 1])
     assert report["frames"] == 4 and set(report["per_scenario"]) == {"mono"}
     assert out.stat().st_size > 1000
+
+
+def _two_wire_frame(faint_contrast: float):
+    """A SimFrame with a clear wire (instance 1) and a faint one (instance 2)."""
+    import cv2
+
+    from fluoro_perception.sim.types import SimFrame, WireTruth
+
+    rng = np.random.default_rng(3)
+    image = 0.6 + rng.normal(0.0, 0.01, (96, 96))
+    labels = np.zeros((96, 96), np.uint8)
+    instances = np.zeros((96, 96), np.uint8)
+    wires = []
+    for instance, (row, contrast) in enumerate([(30, 0.2), (66, faint_contrast)], start=1):
+        cv2.line(labels, (10, row), (86, row), 1, 3)
+        cv2.line(instances, (10, row), (86, row), instance, 3)
+        image[row, 10:87] -= contrast
+        line = np.stack([np.arange(10, 87, dtype=np.float32), np.full(77, row, np.float32)], 1)
+        wires.append(WireTruth(instance, "guidewire", line, line[0], 3.14, True, 1.0))
+    return SimFrame(
+        image=np.clip(image * 255, 0, 255).astype(np.uint8),
+        bit_depth=8,
+        labels=labels,
+        wire_instances=instances,
+        field_mask=np.ones((96, 96), bool),
+        wires=wires,
+        stents=[],
+        pixel_spacing_m=2e-4,
+        sequence_id="v",
+        frame_index=0,
+        timestamp_s=0.0,
+        scenario="dual",
+    )
+
+
+def test_visibility_floor_ignores_only_the_faint_wire_and_its_tip():
+    from fluoro_training.data.examples import IGNORE_INDEX, below_visibility_floor, training_example
+
+    frame = _two_wire_frame(faint_contrast=0.0)
+    assert below_visibility_floor(frame, 1.0) == [2]
+    assert below_visibility_floor(frame, 0.0) == []
+    assert below_visibility_floor(_two_wire_frame(faint_contrast=0.2), 1.0) == []
+    preprocessor = Preprocessor(PreprocessSpec(input_size=(96, 96), crop_to_field=False))
+    data = DataConfig(
+        sim_size=(96, 96), image_size=(96, 96), crop_size=(96, 96), wire_visibility_floor=1.0
+    )
+    example = training_example(
+        frame, preprocessor, np.random.default_rng(0), data, num_classes=3, augment_config=None
+    )
+    labels = example["labels"].numpy()
+    assert (labels[64:69, 20:80] == IGNORE_INDEX).any() and (labels[28:33, 20:80] == 1).any()
+    assert not (labels[28:33, :] == IGNORE_INDEX).any()
+    assert example["tips"][:, 2].sum() == 1  # only the clear wire's tip is a target
+    plain = training_example(
+        frame,
+        preprocessor,
+        np.random.default_rng(0),
+        dataclasses.replace(data, wire_visibility_floor=0.0),
+        num_classes=3,
+        augment_config=None,
+    )
+    assert not (plain["labels"] == IGNORE_INDEX).any() and plain["tips"][:, 2].sum() == 2
+    with pytest.raises(ValueError, match="wire_visibility_floor"):
+        DataConfig(wire_visibility_floor=-1.0)

@@ -328,3 +328,19 @@ def test_learning_curves_from_logs_with_and_without_elapsed_minutes(tmp_path):
     assert out.stat().st_size > 1000
     with pytest.raises(FileNotFoundError, match="log.csv"):
         read_validation_curve(tmp_path / "missing")
+
+
+def test_ignored_pixels_pass_no_gradient(tmp_path):
+    from fluoro_training.data.examples import IGNORE_INDEX
+
+    trainer = Trainer(tiny_config(), tmp_path, device="cpu", progress=False)
+    logits = torch.randn(1, 3, 8, 8, requires_grad=True)
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, 2, :] = 1
+    labels[0, 5, :] = IGNORE_INDEX
+    batch = {"labels": labels}
+    terms = trainer.compute_loss({"logits": logits}, batch)
+    terms["total"].backward()
+    assert torch.isfinite(terms["total"])
+    assert logits.grad[0, :, 5, :].abs().sum() == 0  # the ignored row
+    assert logits.grad[0, :, 2, :].abs().sum() > 0 and logits.grad[0, :, 0, :].abs().sum() > 0

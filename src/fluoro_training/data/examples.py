@@ -5,7 +5,8 @@ Example dict (tensors, before batching):
 * ``image``: ``(1, h, w)`` float32, the network input exactly as the runtime prepares it
   (``fluoro_perception.core.preprocess.Preprocessor``);
 * ``labels``: ``(h, w)`` int64 class indices (catheter mapped to background for
-  3-class models);
+  3-class models); :data:`IGNORE_INDEX` marks wire pixels of a wire too faint to see
+  (``data.wire_visibility_floor``), which pass no gradient;
 * ``tip_heatmap``: ``(1, h, w)`` float32 Gaussian targets at the visible wire tips;
 * ``tips``: ``(max_tips, 3)`` float32 rows ``(x, y, valid)`` on the model grid [px];
 * ``box``: ``(5,)`` float32 ``(x_min, y_min, x_max, y_max, valid)`` [px], the RoI box of
@@ -29,6 +30,9 @@ from fluoro_training.data.augment import AugmentConfig, Sample, augment
 from fluoro_training.losses.tip_heatmap import gaussian_tip_targets
 
 MAX_TIPS = 4
+#: Label of pixels that must not be learned from (kept through warps, crops and the
+#: class mapping; the trainer detaches the logits there).
+IGNORE_INDEX = 255
 
 
 def frame_to_sample(
@@ -128,7 +132,7 @@ def make_example(
     net_input, transform, _ = preprocessor(sample.image)  # (1, 1, h, w)
     labels = transform.image_to_model(sample.labels, "nearest").astype(np.int64)
     if num_classes <= CATHETER:
-        labels[labels >= num_classes] = 0
+        labels[(labels >= num_classes) & (labels != IGNORE_INDEX)] = 0
     tips = transform.points_to_model(sample.points) if len(sample.points) else sample.points
     image = net_input[0]  # (1, h, w)
     if crop_size is not None and tuple(crop_size) != labels.shape:
@@ -168,6 +172,25 @@ def visible_tips(frame: SimFrame) -> np.ndarray:
     return np.asarray(tips, np.float32).reshape(-1, 2)
 
 
+def below_visibility_floor(frame: SimFrame, floor: float) -> list[int]:
+    """Instance ids of the frame's wires whose contrast-to-noise ratio along the labelled
+    centerline (:func:`fluoro_training.data.visibility.wire_cnr`) is below ``floor``."""
+    from fluoro_training.data.visibility import wire_cnr
+
+    if floor <= 0 or not frame.wires:
+        return []
+    image = to_mono_float(
+        frame.image, "mono8" if frame.image.dtype == np.uint8 else "mono16", frame.bit_depth
+    )
+    faint = []
+    for wire in frame.wires:
+        own = frame.wire_instances == wire.instance_id
+        labels = np.where(own, 1, np.where(frame.labels > 0, CATHETER, 0)).astype(np.uint8)
+        if wire_cnr(image, labels, frame.field_mask) < floor:
+            faint.append(int(wire.instance_id))
+    return faint
+
+
 def training_example(
     frame: SimFrame,
     preprocessor: Preprocessor,
@@ -177,10 +200,21 @@ def training_example(
     num_classes: int,
     augment_config: AugmentConfig | None,
 ) -> dict[str, torch.Tensor]:
-    """One augmented training crop of a simulated or loaded frame (both streams use it)."""
-    sample = frame_to_sample(
-        frame.image, frame.bit_depth, frame.labels, visible_tips(frame), frame.field_mask
-    )
+    """One augmented training crop of a simulated or loaded frame (both streams use it).
+
+    With ``data.wire_visibility_floor`` > 0, a wire whose CNR is below it is not asked
+    for: its pixels become :data:`IGNORE_INDEX` and its tip is no tip target.
+    """
+    labels, tips = frame.labels, visible_tips(frame)
+    faint = below_visibility_floor(frame, data.wire_visibility_floor)
+    if faint:
+        labels = labels.copy()
+        labels[np.isin(frame.wire_instances, faint) & (labels == 1)] = IGNORE_INDEX
+        tips = np.asarray(
+            [w.tip_px for w in frame.wires if w.tip_visible and w.instance_id not in faint],
+            np.float32,
+        ).reshape(-1, 2)
+    sample = frame_to_sample(frame.image, frame.bit_depth, labels, tips, frame.field_mask)
     return make_example(
         sample,
         preprocessor,
