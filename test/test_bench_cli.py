@@ -17,10 +17,12 @@ import pytest
 from model_fixtures import make_random_onnx_model
 
 from fluoro_perception.bench.dds import _peak_search, counter_deltas, match_run
+from fluoro_perception.bench.geometry_maps import MAP_KINDS, adversarial_map, bench_geometry_maps
 from fluoro_perception.bench.inprocess import PIPELINE_STAGES, ping_pong_indices
 from fluoro_perception.bench.report import evaluate_targets, format_table, summarize_ms
 from fluoro_perception.cli import bench as bench_cli
 from fluoro_perception.cli.main import SUBCOMMANDS
+from fluoro_perception.core.geometry import GEOMETRY_CAPS
 
 SIZE = 64
 DDS_RATE_HZ = 15.0
