@@ -17,12 +17,10 @@ import pytest
 from model_fixtures import make_random_onnx_model
 
 from fluoro_perception.bench.dds import _peak_search, counter_deltas, match_run
-from fluoro_perception.bench.geometry_maps import MAP_KINDS, adversarial_map, bench_geometry_maps
 from fluoro_perception.bench.inprocess import PIPELINE_STAGES, ping_pong_indices
 from fluoro_perception.bench.report import evaluate_targets, format_table, summarize_ms
 from fluoro_perception.cli import bench as bench_cli
 from fluoro_perception.cli.main import SUBCOMMANDS
-from fluoro_perception.core.geometry import GEOMETRY_CAPS
 
 SIZE = 64
 DDS_RATE_HZ = 15.0
@@ -83,10 +81,32 @@ def test_quick_report_meta_and_model_latency(quick_report: tuple[dict, str]) -> 
         _positive_summary(row["latency_ms"], runs)
         assert row["load_ms"] > 0
         assert row["throughput_fps"] == pytest.approx(1e3 / row["latency_ms"]["median"])
-    cuda = [r for r in rows if r["provider"] == "CUDAExecutionProvider"]
+
+
+def test_quick_report_cuda_latency(quick_report: tuple[dict, str]) -> None:
+    import onnxruntime as ort
+
+    report, _ = quick_report
+    cuda = [r for r in report["model_latency"] if r["provider"] == "CUDAExecutionProvider"]
     assert len(cuda) >= 1
-    if cuda[0]["skipped"]:  # CPU-only machines: a reason, not a figure
-        assert "CUDAExecutionProvider" in cuda[0]["skipped"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        # one row that says why instead of a figure; the figures need a CUDA machine
+        (row,) = cuda
+        assert row["skipped"].startswith("CUDAExecutionProvider not available here"), row
+        pytest.skip(f"no CUDA here: {row['skipped']}")
+    reasons = [r["skipped"] for r in cuda if r["skipped"]]
+    if len(reasons) == len(cuda):  # listed by ONNX Runtime, but it could not load it
+        pytest.skip(f"CUDAExecutionProvider listed but not usable here: {reasons[0]}")
+    assert reasons == [], reasons  # usable for one cache mode: usable for all
+    assert [r["optimized_cache"] for r in cuda] == ["off", "cold", "warm"]
+    runs = report["meta"]["settings"]["runs"]
+    for row in cuda:
+        # a CUDA row never measures the CPU: no silent fallback in the bench
+        assert row["active_provider"] == "CUDAExecutionProvider"
+        _positive_summary(row["latency_ms"], runs)
+        assert row["load_ms"] > 0
+        assert row["throughput_fps"] == pytest.approx(1e3 / row["latency_ms"]["median"])
+
 
 
 def test_quick_report_inprocess(quick_report: tuple[dict, str]) -> None:
