@@ -108,7 +108,6 @@ def test_quick_report_cuda_latency(quick_report: tuple[dict, str]) -> None:
         assert row["throughput_fps"] == pytest.approx(1e3 / row["latency_ms"]["median"])
 
 
-
 def test_quick_report_inprocess(quick_report: tuple[dict, str]) -> None:
     report, _ = quick_report
     inprocess = report["inprocess"]
