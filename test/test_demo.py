@@ -19,19 +19,14 @@ from fault_injection import fail_on_call
 from model_fixtures import make_random_onnx_model
 
 from fluoro_perception.bagio import open_bag
-from fluoro_perception.cli.demo import (
-    CONTACT_SHEET_TILE_PX,
-    contact_sheet,
-    record_node_failures,
-    write_video,
-)
+from fluoro_perception.cli.demo import CONTACT_SHEET_TILE_PX, contact_sheet, write_video
 from fluoro_perception.cli.main import main
 from fluoro_perception.evaluation.frame_errors import (
     EXIT_FRAMES_FAILED,
     FrameErrorLog,
     iter_errors,
 )
-from fluoro_perception.replay import perception_topics
+from fluoro_perception.replay import perception_topics, record_node_failures
 
 FRAMES = 12
 SIZE_PX = 64

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fault_injection import fail_on_call
 from model_fixtures import make_random_onnx_model
 from rclpy.serialization import deserialize_message
 
@@ -31,6 +32,12 @@ from fluoro_perception.bagio import (
 )
 from fluoro_perception.cli.main import main
 from fluoro_perception.core.types import FrameResult, StentDetection, TipTrack, WireDetection
+from fluoro_perception.evaluation.frame_errors import (
+    ERRORS_FILE,
+    EXIT_FRAMES_FAILED,
+    FrameErrorLog,
+    iter_errors,
+)
 from fluoro_perception.nodes.bag_player_node import message_class
 from fluoro_perception.sim import SequenceSimulator, SimConfig
 from fluoro_perception.sim.cli import BAG_EPOCH_NS, bag_stamp_ns
@@ -369,14 +376,137 @@ def test_offline_replay_of_a_damaged_bag_reports_what_was_skipped(
     text = (tmp_path / "out" / replay.SUMMARY_MD).read_text()
     for reason, count in skipped.items():
         assert f"{reason}: {count}" in text
+    # the unread messages are one unnamed group per reason, the damage detail in its reason
+    [(reason, count)] = skipped.items()
+    [record] = iter_errors(tmp_path / "out" / ERRORS_FILE)
+    assert (record["frame"], record["stage"], record["count"]) == (None, "read", count)
+    assert reason in record["reason"]
+    assert ("is damaged after" in record["reason"]) == (part == "length")
+    assert summary.frames_failed == {"read": count}
+    assert f"{count} failed" in summary.one_line()
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "call", "stage"),
+    [
+        # a RuntimeError in the geometry: not one of the errors the pipeline used to catch
+        ("fluoro_perception.core.pipeline", "extract_stents", 3, "geometry"),
+        # the 1st message write is the first output of frame 0
+        ("fluoro_perception.replay.offline", "write_rclpy_message", 1, "write"),
+        ("fluoro_perception.evaluation.frame_metrics", "compute_frame_metrics", 5, "metrics"),
+    ],
+)
+def test_a_frame_that_fails_is_recorded_and_the_replay_goes_on(
+    tmp_path: Path,
+    model_path: Path,
+    sim_bags: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    name: str,
+    call: int,
+    stage: str,
+) -> None:
+    import importlib
+
+    target = importlib.import_module(module)
+    fail_on_call(monkeypatch, target, name, call, lambda: RuntimeError("one frame goes wrong"))
+    out = tmp_path / "out"
+    code = main(
+        ["replay", str(sim_bags["mcap"]), "--output", str(out), "--model", str(model_path),
+         "--providers", "cpu", "--quiet"]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == EXIT_FRAMES_FAILED, printed
+    failed_index = {"write": 0}.get(stage, call - 1)  # each is called once per frame
+    failed_stamp = bag_stamp_ns(failed_index, FPS)
+    [record] = iter_errors(out / ERRORS_FILE)
+    assert (record["frame"], record["stage"], record["count"]) == (str(failed_stamp), stage, 1)
+    assert "RuntimeError: one frame goes wrong" in record["reason"]
+    # every other frame is processed, written and scored; the failed one left nothing
+    kept = [bag_stamp_ns(i, FPS) for i in range(N_FRAMES) if i != failed_index]
+    stored = json.loads((out / replay.SUMMARY_JSON).read_text())
+    assert (stored["frames_read"], stored["frames_processed"]) == (N_FRAMES, N_FRAMES - 1)
+    assert stored["frames_dropped"] == {"processing_error": 1}
+    assert (stored["frames_failed"], stored["num_failed"]) == ({stage: 1}, 1)
+    assert f"{N_FRAMES - 1} of {N_FRAMES} frames processed, 1 dropped, 1 failed" in printed
+    assert f"failed frames: 1 ({stage}: 1)" in printed
+    with open_bag(out / replay.OUTPUT_BAG_DIR) as bag:  # logged at the input stamps
+        for key in ALWAYS_PUBLISHED:
+            topic = replay.perception_topics()[key][0]
+            assert [t for t, _ in bag.iter_messages(topic)] == kept, key
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"]["frames_evaluated"] == N_FRAMES - 1
+    assert "## Failed frames" in (out / replay.SUMMARY_MD).read_text()
+
+
+def test_cli_replay_without_failures_leaves_an_empty_errors_file(
+    tmp_path: Path, model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bag = _image_only_bag(tmp_path / "recorded", 2)
+    out = tmp_path / "out"
+    code = main(
+        ["replay", str(bag), "--output", str(out), "--model", str(model_path), "--providers",
+         "cpu", "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    assert (out / ERRORS_FILE).read_text() == ""
+    assert "failed frames: 0" in capsys.readouterr().out
+
+
+def test_scoring_a_recorded_bag_leaves_out_a_frame_that_fails(
+    tmp_path: Path, model_path: Path, sim_bags: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``evaluate_recorded`` (live replay, demo): a frame whose scoring raises is recorded
+    and left out, the others are scored."""
+    import fluoro_perception.evaluation.frame_metrics as frame_metrics
+    from fluoro_perception.evaluation.report import RunInfo
+
+    bag = sim_bags["mcap"]
+    summary = replay.replay_offline(
+        bag, tmp_path / "replayed", model=model_path, providers=["cpu"], progress=False
+    )
+    fail_on_call(monkeypatch, frame_metrics, "compute_frame_metrics", 2, lambda: KeyError("gt"))
+    run_info = RunInfo.for_model_file(model_path, "cpu", dataset_path=str(bag), dataset_frames=6)
+    out = tmp_path / "scored"
+    out.mkdir()
+    with FrameErrorLog(out / ERRORS_FILE) as errors:
+        paths, _, skipped = replay.evaluate_recorded(
+            out,
+            bag,
+            summary.output_bag,
+            topic=IMAGE_TOPIC,
+            pixel_spacing_m=summary.pixel_spacing_m,
+            latencies_ms={},
+            run_info=run_info,
+            errors=errors,
+        )
+    assert skipped == {replay.SCORING_FAILED: 1}
+    [record] = iter_errors(out / ERRORS_FILE)
+    assert record == {
+        "frame": str(bag_stamp_ns(1, FPS)),
+        "stage": "metrics",
+        "reason": "KeyError: 'gt'",
+        "count": 1,
+    }
+    metrics = json.loads(paths["metrics"].read_text())
+    assert metrics["dataset"]["frames_evaluated"] == N_FRAMES - 1
 
 
 # ----------------------------------------------------------------------------- live
 
 
 @pytest.mark.ros
-def test_live_replay_accounts_for_every_frame(tmp_path: Path, model_path: Path) -> None:
+def test_live_replay_accounts_for_every_frame(
+    tmp_path: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every played frame is processed or dropped; the one frame the node's geometry
+    fails on is counted by the node and becomes an unnamed errors.jsonl group."""
+    import fluoro_perception.core.pipeline as pipeline_module
+
     bag = _sim_bag(tmp_path / "bag", "mcap", LIVE_FRAMES)
+    failure = RuntimeError("one frame goes wrong")
+    fail_on_call(monkeypatch, pipeline_module, "extract_stents", 3, lambda: failure)
     summary = replay.replay_live(
         bag,
         tmp_path / "live",
@@ -389,6 +519,11 @@ def test_live_replay_accounts_for_every_frame(tmp_path: Path, model_path: Path) 
     assert summary.frames_read == LIVE_FRAMES  # the player published every frame
     assert summary.frames_processed + summary.num_dropped == LIVE_FRAMES, summary.frames_dropped
     assert summary.frames_processed >= 1
+    assert summary.frames_dropped["processing_error"] == 1
+    assert summary.frames_failed == {"pipeline": 1}
+    [record] = iter_errors(tmp_path / "live" / ERRORS_FILE)
+    assert (record["frame"], record["stage"], record["count"]) == (None, "pipeline", 1)
+    assert "one frame goes wrong" in record["reason"]
     labels_topic = replay.perception_topics()["labels"][0]
     recorded = _stamps(Path(summary.output_bag), labels_topic)
     input_stamps = {bag_stamp_ns(i, FPS) for i in range(LIVE_FRAMES)}

@@ -58,9 +58,6 @@ DEFAULT_SIZE_PX = (512, 512)
 DEFAULT_FPS_HZ = 10.0
 #: Width of one contact-sheet tile [px].
 CONTACT_SHEET_TILE_PX = 256
-#: Drop reasons of the segmentation node that are failed frames (the others, such as
-#: ``superseded`` or ``stale``, shed load on purpose) -> their errors.jsonl stage.
-FAILED_DROP_STAGES = {"decode_error": "decode", "processing_error": "pipeline"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -213,22 +210,6 @@ def _progress_line(
     )
 
 
-def record_node_failures(errors: Any, drops: dict[str, int], last_drop: str) -> None:
-    """One ``errors.jsonl`` record per failure kind the segmentation node counted.
-
-    The node drops a frame it cannot decode or process and goes on; it keeps counts and
-    the last drop's detail, not the stamps, so the records are unnamed groups.
-    """
-    for reason, stage in FAILED_DROP_STAGES.items():
-        count = int(drops.get(reason, 0))
-        if count <= 0:
-            continue
-        text = f"segmentation_node dropped {count} frame(s) ({reason})"
-        if last_drop.startswith(f"{reason}: "):
-            text += f"; last: {last_drop.split(': ', 1)[1]}"
-        errors.add(None, stage, text, count)
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when frames were processed and every file was written, 3 when some
     frames failed (``errors.jsonl``), 1 when none was processed."""
@@ -251,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate_recorded,
         perception_topics,
         prepare_output_dir,
+        record_node_failures,
         recorded_topic_types,
         write_summary,
     )
@@ -452,11 +434,13 @@ def run(args: argparse.Namespace) -> int:
                 latencies_ms=end_to_end,
                 run_info=run_info,
                 namespace=namespace,
+                errors=errors,  # a frame whose scoring fails gets its own record
             )
         except Exception as exc:  # the video, sheet and accounting are still written
             reason = f"evaluation of the recorded frames stopped: {type(exc).__name__}: {exc}"
             errors.add(None, "metrics", reason, max(1, len(records)))
             paths, accuracy = {}, {}
+    summary.record_errors(errors)
     if paths:
         summary.record_evaluation(paths, accuracy)
 

@@ -4,8 +4,12 @@
 possible (deterministic); ``--mode live`` plays the bag over DDS at the recorded rate
 (times ``--rate``) into the segmentation node and records its outputs. Both write, under
 ``--output DIR``: ``output_bag/`` (MCAP, every perception topic), ``replay.json`` and
-``replay.md`` (frames, drops, latency, rate) and, when the bag has ground truth, the
-evaluation report (``metrics.json``, ``report.md``, figures). See ``docs/replay.md``.
+``replay.md`` (frames, drops, latency, rate), ``errors.jsonl`` (frames that failed, one
+record each; unnamed groups for bag messages that could not be read) and, when the bag has
+ground truth, the evaluation report (``metrics.json``, ``report.md``, figures). One frame
+never ends a replay. Exit code 0 when every frame went through, 3 when some failed (the
+files are written all the same), 1 when no frame was processed, 2 on a usage or fatal
+error. See ``docs/replay.md``.
 
 Examples::
 
@@ -71,7 +75,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``replay``; 0 when at least one frame was processed."""
+    """Run ``replay``; 0 when every frame went through, 3 (``EXIT_FRAMES_FAILED``) when some
+    failed (``errors.jsonl``), 1 when none was processed."""
+    from fluoro_perception.evaluation.frame_errors import EXIT_FRAMES_FAILED
     from fluoro_perception.replay import replay_live, replay_offline
 
     if args.worst < 0:
@@ -98,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"summary: {Path(args.output) / 'replay.md'}")
     if summary.report:
         print(f"evaluation report: {summary.report['report']}")
+    by_stage = ", ".join(f"{stage}: {n}" for stage, n in summary.frames_failed.items())
+    print(f"failed frames: {summary.num_failed}" + (f" ({by_stage})" if by_stage else ""))
+    print(f"errors: {summary.errors_file}")
     if summary.frames_processed == 0:
         print("replay: no frame was processed", flush=True)
         return 1
-    return 0
+    return EXIT_FRAMES_FAILED if summary.num_failed else 0

@@ -17,7 +17,8 @@ Two modes (``fluoro-perception replay``, ``docs/replay.md``):
 When the bag carries ground truth (``/fluoro/ground_truth/...``, ``docs/bag_format.md``)
 both modes also write the evaluation report of :mod:`fluoro_perception.evaluation.report`
 (``metrics.json``, ``report.md``, figures). Every run writes ``replay.json`` and
-``replay.md`` (frame accounting, timing, skipped messages).
+``replay.md`` (frame accounting, timing, skipped messages) and ``errors.jsonl`` (one
+record per frame, or unnamed group of frames, that failed; one frame never ends a run).
 
 Importing this package does not import rclpy: the ROS message classes (built by
 :mod:`fluoro_perception.nodes.conversions`, so offline outputs are byte-for-byte the
@@ -39,11 +40,21 @@ Topic names and types come from :mod:`fluoro_perception.topics`, which the bag r
 node imports as well (so the recorder never imports this package).
 """
 
-from fluoro_perception.replay.live import NOT_RECEIVED, replay_live, spin_until
+from fluoro_perception.replay.live import (
+    FAILED_DROP_STAGES,
+    NOT_RECEIVED,
+    record_node_failures,
+    replay_live,
+    spin_until,
+)
 from fluoro_perception.replay.messages import perception_messages, write_rclpy_message
-from fluoro_perception.replay.offline import load_node_config, replay_offline
+from fluoro_perception.replay.offline import load_node_config, record_bag_skips, replay_offline
 from fluoro_perception.replay.outputs import OUTPUT_BAG_DIR, prepare_output_dir
-from fluoro_perception.replay.recorded import evaluate_recorded, results_from_output_bag
+from fluoro_perception.replay.recorded import (
+    SCORING_FAILED,
+    evaluate_recorded,
+    results_from_output_bag,
+)
 from fluoro_perception.replay.spacing import (
     FALLBACK_PIXEL_SPACING_M,
     GT_TIP_ARROW_LENGTH_PX,
@@ -60,7 +71,12 @@ from fluoro_perception.replay.summary import (
     render_summary_markdown,
     write_summary,
 )
-from fluoro_perception.replay.truth import iter_bag_frames, truth_from_bag_frame
+from fluoro_perception.replay.truth import (
+    DAMAGE_DETAIL_PREFIX,
+    UNREADABLE_AFTER_DAMAGE,
+    iter_bag_frames,
+    truth_from_bag_frame,
+)
 from fluoro_perception.topics import (
     DEFAULT_NAMESPACE,
     DIAGNOSTICS_TOPIC,
@@ -73,9 +89,11 @@ from fluoro_perception.topics import (
 REPLAY_MODES = ("offline", "live")
 
 __all__ = [
+    "DAMAGE_DETAIL_PREFIX",
     "DEFAULT_NAMESPACE",
     "DIAGNOSTICS_TOPIC",
     "DIAGNOSTICS_TYPE",
+    "FAILED_DROP_STAGES",
     "FALLBACK_PIXEL_SPACING_M",
     "GT_TIP_ARROW_LENGTH_PX",
     "NOT_RECEIVED",
@@ -83,8 +101,10 @@ __all__ = [
     "REPLAY_MODES",
     "REPORT_LINK",
     "ReplaySummary",
+    "SCORING_FAILED",
     "SUMMARY_JSON",
     "SUMMARY_MD",
+    "UNREADABLE_AFTER_DAMAGE",
     "accuracy_figures",
     "achieved_rate_hz",
     "evaluate_recorded",
@@ -94,6 +114,8 @@ __all__ = [
     "perception_topics",
     "pixel_spacing_from_markers",
     "prepare_output_dir",
+    "record_bag_skips",
+    "record_node_failures",
     "recorded_topic_types",
     "render_summary_markdown",
     "replay_live",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fluoro_perception.bagio import IMAGE_TOPIC, IMAGE_TYPE, BagError, BagReader, open_bag
+from fluoro_perception.evaluation.frame_errors import ERRORS_FILE, FrameErrorLog
 from fluoro_perception.metrics import summarize_values
 from fluoro_perception.replay.outputs import prepare_output_dir
 from fluoro_perception.replay.recorded import evaluate_recorded
@@ -32,6 +33,25 @@ from fluoro_perception.topics import recorded_topic_types
 #: best-effort input of depth 1 keeps only the newest sample, so a frame the executor did
 #: not take in time is overwritten in the DDS reader queue (or, over a network, lost).
 NOT_RECEIVED = "not received by the node (overwritten in its DDS input queue or lost)"
+#: Drop reasons of the segmentation node that are failed frames (the others, such as
+#: ``superseded`` or ``stale``, shed load on purpose) -> their errors.jsonl stage.
+FAILED_DROP_STAGES = {"decode_error": "decode", "processing_error": "pipeline"}
+
+
+def record_node_failures(errors: Any, drops: dict[str, int], last_drop: str) -> None:
+    """One ``errors.jsonl`` record per failure kind the segmentation node counted.
+
+    The node drops a frame it cannot decode or process and goes on; it keeps counts and
+    the last drop's detail, not the stamps, so the records are unnamed groups.
+    """
+    for reason, stage in FAILED_DROP_STAGES.items():
+        count = int(drops.get(reason, 0))
+        if count <= 0:
+            continue
+        text = f"segmentation_node dropped {count} frame(s) ({reason})"
+        if last_drop.startswith(f"{reason}: "):
+            text += f"; last: {last_drop.split(': ', 1)[1]}"
+        errors.add(None, stage, text, count)
 
 
 def spin_until(
@@ -152,21 +172,42 @@ def replay_live(
         dataset_path=str(bag_path),
         dataset_frames=frames_in_bag,
     )
-    paths, accuracy_summary, eval_skipped = evaluate_recorded(
-        out,
-        bag_path,
-        output_bag,
-        topic=topic,
-        pixel_spacing_m=spacing,
-        latencies_ms=end_to_end,
-        run_info=run_info,
-        namespace=namespace,
-        worst=worst,
-    )
+    with FrameErrorLog(out / ERRORS_FILE, echo=_echo) as errors:
+        _record_live_failures(errors, summary, str(snapshot.get("last_drop", "")))
+        paths, accuracy_summary, _ = evaluate_recorded(
+            out,
+            bag_path,
+            output_bag,
+            topic=topic,
+            pixel_spacing_m=spacing,
+            latencies_ms=end_to_end,
+            run_info=run_info,
+            namespace=namespace,
+            worst=worst,
+            errors=errors,
+        )
+    summary.record_errors(errors)
     if paths:
         summary.record_evaluation(paths, accuracy_summary)
     write_summary(out, summary)
     return summary
+
+
+def _echo(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _record_live_failures(errors: Any, summary: ReplaySummary, last_drop: str) -> None:
+    """``errors.jsonl`` records of a live run (unnamed groups: the node keeps no stamps).
+
+    The frames the node could not decode or process (:func:`record_node_failures`) and
+    the image messages of the bag the player did not publish (storage damage, deadline).
+    """
+    record_node_failures(errors, summary.frames_dropped, last_drop)
+    unplayed = summary.frames_in_bag - summary.frames_read
+    if unplayed > 0:
+        reasons = "; ".join(summary.skipped) or "playback ended early"
+        errors.add(None, "read", f"{unplayed} image(s) of the bag not played ({reasons})", unplayed)
 
 
 def _image_topic_facts(bag_path: str | Path, topic: str) -> tuple[int, float]:

@@ -17,12 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from fluoro_perception.bagio import IMAGE_TOPIC, BagFrame, BagWriter, open_bag
+from fluoro_perception.evaluation.frame_errors import (
+    ERRORS_FILE,
+    FrameError,
+    FrameErrorLog,
+    one_line,
+)
 from fluoro_perception.metrics import summarize_values
 from fluoro_perception.replay.messages import perception_messages, write_rclpy_message
 from fluoro_perception.replay.outputs import prepare_output_dir
 from fluoro_perception.replay.spacing import resolve_pixel_spacing
 from fluoro_perception.replay.summary import ReplaySummary, _input_rate_hz, write_summary
-from fluoro_perception.replay.truth import iter_bag_frames, truth_from_bag_frame
+from fluoro_perception.replay.truth import (
+    DAMAGE_DETAIL_PREFIX,
+    UNREADABLE_AFTER_DAMAGE,
+    iter_bag_frames,
+    truth_from_bag_frame,
+)
 from fluoro_perception.topics import (
     DEFAULT_NAMESPACE,
     DIAGNOSTICS_TOPIC,
@@ -31,6 +42,34 @@ from fluoro_perception.topics import (
 )
 
 _NS_PER_S = 1_000_000_000
+#: ``skipped`` reasons of the bag reader that lose no frame of their own: ground truth
+#: whose image is missing (the image's loss is counted where it was lost, or the bag never
+#: had it).
+_NO_FRAME_REASONS = ("ground truth without image",)
+
+
+def _echo(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def record_bag_skips(errors: FrameErrorLog, skipped: dict[str, int]) -> None:
+    """One unnamed ``read`` record per reason the bag reader skipped messages for.
+
+    The frames after a storage damage are one record whose reason carries the damage's
+    one-line detail; reasons with a count of 0 (a bag damaged after its last frame) and
+    those that lose no frame (:data:`_NO_FRAME_REASONS`) get none.
+    """
+    prefix = DAMAGE_DETAIL_PREFIX
+    details = [reason[len(prefix) :] for reason in skipped if reason.startswith(prefix)]
+    for reason, count in skipped.items():
+        if count <= 0 or reason.startswith(prefix) or reason in _NO_FRAME_REASONS:
+            continue
+        text = f"{count} bag message(s) skipped: {reason}"
+        if reason == UNREADABLE_AFTER_DAMAGE and details:
+            text += f" ({'; '.join(details)})"
+        errors.add(None, "read", text, count)
 
 
 def load_node_config(overrides: dict[str, Any] | None = None) -> Any:
@@ -93,11 +132,16 @@ class _OfflineRun:
             stamp_ns=stamp_ns,
         )
 
-    def process(self, frame: BagFrame, frame_index: int, writer: BagWriter) -> bool:
-        """Run one frame, write its outputs (and due diagnostics); False when dropped."""
-        from fluoro_perception.evaluation.frame_metrics import compute_frame_metrics
-        from fluoro_perception.nodes import conversions as conv
+    def process(
+        self, frame: BagFrame, frame_index: int, writer: BagWriter, errors: FrameErrorLog
+    ) -> bool:
+        """Run one frame, write its outputs (and due diagnostics); False when dropped.
 
+        A frame that fails anywhere (pipeline, messages, ground truth, scoring, writing)
+        gets one ``errors`` record (named by its stamp [ns]), is counted as dropped
+        (``processing_error``) and leaves no output and no score behind; the next frame
+        goes on.
+        """
         stamp_ns = frame.image.stamp_ns
         self.stamps.append(stamp_ns)
         self.stats.note_received(stamp_ns * 1e-9)
@@ -108,33 +152,55 @@ class _OfflineRun:
         if self.last_stamp_ns is not None and stamp_ns < self.last_stamp_ns:
             self.pipeline.reset_tracking()  # a bag that loops or jumps back in time
         try:
-            result = self.pipeline.process(frame.image.image, stamp_ns, frame.image.encoding)
-        except (ValueError, TypeError) as exc:
+            self._process(frame, frame_index, writer)
+        except Exception as exc:  # one frame never ends the replay
+            record = errors.add_exception(str(stamp_ns), exc)
             self.dropped["processing_error"] = self.dropped.get("processing_error", 0) + 1
-            self.stats.note_drop("processing_error", str(exc))
+            self.stats.note_drop("processing_error", record["reason"])
             return False
-        self.last_stamp_ns = stamp_ns
-        latency_ms = float(result.timings_ms.get("total", math.nan))
-        self.latencies.append(latency_ms)
-        self.stats.note_processed(stamp_ns * 1e-9, latency_ms, dict(result.timings_ms))
-        header = conv.make_header(stamp_ns, frame.image.frame_id)
-        for key, message in perception_messages(
-            result, frame.image.image, frame.image.encoding, header, self.config
-        ):
-            out_topic, msgtype = self.topics[key]
-            write_rclpy_message(writer, out_topic, msgtype, message, stamp_ns)
-        if self.next_diagnostics_ns is None or stamp_ns >= self.next_diagnostics_ns:
-            write_rclpy_message(
-                writer, DIAGNOSTICS_TOPIC, DIAGNOSTICS_TYPE, self.diagnostics(stamp_ns), stamp_ns
-            )
-            period_ns = int(self.config.diagnostics_period_s * _NS_PER_S)
-            self.next_diagnostics_ns = stamp_ns + period_ns
-        truth = truth_from_bag_frame(frame, self.spacing, frame_index, self.sequence_id)
-        if truth is not None:
-            metrics = compute_frame_metrics(result, truth)
-            self.accumulator.add(metrics)
-            self.worst_frames.offer(metrics, frame.image.image, frame.image.encoding, result, truth)
         return True
+
+    def _process(self, frame: BagFrame, frame_index: int, writer: BagWriter) -> None:
+        """:meth:`process` of a frame that is not a duplicate; raises what fails.
+
+        Scoring fails as a ``metrics`` :class:`FrameError`, writing as a ``write`` one.
+        Everything that can fail on a bad frame runs before the first write, so a failed
+        frame leaves no output behind (a write that fails half-way may leave a part).
+        """
+        from fluoro_perception.evaluation.frame_metrics import compute_frame_metrics
+        from fluoro_perception.nodes import conversions as conv
+
+        image = frame.image
+        stamp_ns = image.stamp_ns
+        result = self.pipeline.process(image.image, stamp_ns, image.encoding)
+        self.last_stamp_ns = stamp_ns  # the pipeline (its tracking) has seen this stamp
+        header = conv.make_header(stamp_ns, image.frame_id)
+        messages = perception_messages(result, image.image, image.encoding, header, self.config)
+        try:
+            truth = truth_from_bag_frame(frame, self.spacing, frame_index, self.sequence_id)
+            metrics = None if truth is None else compute_frame_metrics(result, truth)
+            if metrics is not None:
+                self.worst_frames.offer(metrics, image.image, image.encoding, result, truth)
+        except Exception as exc:
+            raise FrameError("metrics", one_line(exc)) from exc
+        latency_ms = float(result.timings_ms.get("total", math.nan))
+        try:
+            for key, message in messages:
+                out_topic, msgtype = self.topics[key]
+                write_rclpy_message(writer, out_topic, msgtype, message, stamp_ns)
+            self.stats.note_processed(stamp_ns * 1e-9, latency_ms, dict(result.timings_ms))
+            if self.next_diagnostics_ns is None or stamp_ns >= self.next_diagnostics_ns:
+                diagnostics = self.diagnostics(stamp_ns)
+                write_rclpy_message(
+                    writer, DIAGNOSTICS_TOPIC, DIAGNOSTICS_TYPE, diagnostics, stamp_ns
+                )
+                period_ns = int(self.config.diagnostics_period_s * _NS_PER_S)
+                self.next_diagnostics_ns = stamp_ns + period_ns
+        except Exception as exc:
+            raise FrameError("write", one_line(exc)) from exc
+        self.latencies.append(latency_ms)
+        if metrics is not None:
+            self.accumulator.add(metrics)
 
     def write_final_diagnostics(self, writer: BagWriter) -> None:
         """The final state, as the node's last periodic diagnostics would carry it."""
@@ -245,7 +311,11 @@ def replay_offline(
         pixel_spacing_source=spacing_source,
     )
     started = time.perf_counter()
-    with open_bag(bag_path) as bag, BagWriter(output_bag, storage="mcap") as writer:
+    with (
+        open_bag(bag_path) as bag,
+        BagWriter(output_bag, storage="mcap") as writer,
+        FrameErrorLog(out / ERRORS_FILE, echo=_echo) as errors,
+    ):
         summary.frames_in_bag = bag.message_count(topic)
         frames = iter_bag_frames(bag, topic, summary.skipped)
         for frame in tqdm(
@@ -257,12 +327,14 @@ def replay_offline(
             file=sys.stderr,
         ):
             summary.frames_read += 1
-            if run.process(frame, summary.frames_read - 1, writer):
+            if run.process(frame, summary.frames_read - 1, writer, errors):
                 summary.frames_processed += 1
         run.write_final_diagnostics(writer)
         for reason, count in bag.skipped.items():
             summary.skipped[reason] = summary.skipped.get(reason, 0) + count
+        record_bag_skips(errors, summary.skipped)
         summary.topics_written = writer.message_counts
+    summary.record_errors(errors)
     summary.wall_s = time.perf_counter() - started
     summary.frames_dropped = run.dropped
     summary.latency_ms = summarize_values(run.latencies)

@@ -13,6 +13,9 @@ from fluoro_perception.core.types import GUIDEWIRE, STENT, FrameResult, WireDete
 from fluoro_perception.replay.truth import iter_bag_frames, truth_from_bag_frame
 from fluoro_perception.topics import DEFAULT_NAMESPACE, perception_topics
 
+#: ``skipped`` reason of :func:`evaluate_recorded` for frames whose scoring raised.
+SCORING_FAILED = "scoring failed"
+
 
 def _decode(message: Any) -> np.ndarray | None:
     try:
@@ -135,12 +138,16 @@ def evaluate_recorded(
     run_info: Any,
     namespace: str = DEFAULT_NAMESPACE,
     worst: int = 6,
+    errors: Any = None,
 ) -> tuple[dict[str, Path], dict, dict[str, int]]:
     """Score recorded perception outputs against the ground truth of the same stamps.
 
     Returns the report paths (empty when no frame had both), the evaluation summary and
     the skipped counts. Frames without output (dropped live) are counted under
-    ``"no perception output"``.
+    ``"no perception output"``. A frame whose scoring raises is left out of the
+    evaluation, counted under :data:`SCORING_FAILED` and, when ``errors`` (a
+    ``FrameErrorLog``) is given, recorded there (stage ``metrics``, named by its stamp
+    [ns]); the other frames are scored.
     """
     from fluoro_perception.evaluation.frame_metrics import (
         EvaluationAccumulator,
@@ -162,9 +169,15 @@ def evaluate_recorded(
             if result is None or result.labels.shape != truth.labels.shape:
                 skipped["no perception output"] = skipped.get("no perception output", 0) + 1
                 continue
-            metrics = compute_frame_metrics(result, truth)
+            try:
+                metrics = compute_frame_metrics(result, truth)
+                worst_frames.offer(metrics, frame.image.image, frame.image.encoding, result, truth)
+            except Exception as exc:  # one frame never ends the evaluation
+                skipped[SCORING_FAILED] = skipped.get(SCORING_FAILED, 0) + 1
+                if errors is not None:
+                    errors.add(str(frame.image.stamp_ns), "metrics", exc)
+                continue
             accumulator.add(metrics)
-            worst_frames.offer(metrics, frame.image.image, frame.image.encoding, result, truth)
         for reason, count in bag.skipped.items():
             skipped[reason] = skipped.get(reason, 0) + count
     if not accumulator.num_frames:

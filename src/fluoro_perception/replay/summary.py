@@ -40,6 +40,13 @@ class ReplaySummary:
         Reason -> frames without output (node drops, lost in transport, pipeline errors).
     skipped : dict[str, int]
         Reason -> bag messages that could not be read.
+    frames_failed : dict[str, int]
+        ``errors.jsonl`` stage -> frames recorded there as failed (``docs/replay.md``):
+        bag messages that could not be read (unnamed groups), frames the pipeline
+        (offline) or the node (live) could not process, frames whose scoring failed. A
+        read frame that failed is also in ``frames_dropped``; empty when none failed.
+    errors_file : str
+        The ``errors.jsonl`` written ("" when the run wrote none).
     latency_ms : dict
         Statistics of the per-frame latency [ms]: the pipeline time offline, the
         end-to-end time (input on DDS -> labels output on DDS) live.
@@ -75,6 +82,8 @@ class ReplaySummary:
     frames_processed: int = 0
     frames_dropped: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    frames_failed: dict[str, int] = field(default_factory=dict)
+    errors_file: str = ""
     latency_ms: dict = field(default_factory=dict)
     clock_latency_ms: dict = field(default_factory=dict)
     rate_hz: float = 0.0
@@ -92,6 +101,16 @@ class ReplaySummary:
     def num_dropped(self) -> int:
         return int(sum(self.frames_dropped.values()))
 
+    @property
+    def num_failed(self) -> int:
+        """Frames in ``errors.jsonl`` (named ones and unnamed groups)."""
+        return int(sum(self.frames_failed.values()))
+
+    def record_errors(self, errors: Any) -> None:
+        """Take over the counts of a (closed) ``FrameErrorLog``: its stages and its file."""
+        self.frames_failed = dict(errors.by_stage)
+        self.errors_file = str(errors.path)
+
     def record_evaluation(self, paths: dict[str, Path], evaluation_summary: dict) -> None:
         """Attach an evaluation: its report files and key figures of its ``summary``."""
         self.has_ground_truth = True
@@ -99,14 +118,17 @@ class ReplaySummary:
         self.accuracy = accuracy_figures(evaluation_summary)
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({**asdict(self), "num_dropped": self.num_dropped})
+        return json_safe(
+            {**asdict(self), "num_dropped": self.num_dropped, "num_failed": self.num_failed}
+        )
 
     def one_line(self) -> str:
         """A one-line summary for the terminal."""
         latency = self.latency_ms
         text = (
             f"replay ({self.mode}): {self.frames_processed} of {self.frames_read} frames "
-            f"processed, {self.num_dropped} dropped, {sum(self.skipped.values())} bag messages "
+            f"processed, {self.num_dropped} dropped, {self.num_failed} failed, "
+            f"{sum(self.skipped.values())} bag messages "
             f"skipped; latency p50 {_fmt(latency.get('median'))} ms, p95 "
             f"{_fmt(latency.get('p95'))} ms, max {_fmt(latency.get('max'))} ms; "
             f"{self.rate_hz:.1f} frames/s"
@@ -136,6 +158,7 @@ def render_summary_markdown(summary: ReplaySummary) -> str:
         f"| frames in bag / read / processed | {summary.frames_in_bag} / {summary.frames_read} / "
         f"{summary.frames_processed} |",
         f"| frames dropped | {summary.num_dropped} |",
+        f"| frames failed (`errors.jsonl`) | {summary.num_failed} |",
         {
             "live": f"| playback rate | {summary.rate:g}x the recorded rate |",
             "offline": "| playback | as fast as possible, frame by frame |",
@@ -158,12 +181,12 @@ def render_summary_markdown(summary: ReplaySummary) -> str:
             f"{_fmt(clock_latency.get('p95'))} | {_fmt(clock_latency.get('max'))} | "
             f"{clock_latency.get('count', 0)} |"
         )
-    lines += ["", "## Dropped frames", ""]
-    lines += [f"- {reason}: {count}" for reason, count in summary.frames_dropped.items()] or [
-        "none"
-    ]
-    lines += ["", "## Skipped bag messages", ""]
-    lines += [f"- {reason}: {count}" for reason, count in summary.skipped.items()] or ["none"]
+    lines += ["", "## Dropped frames", "", *_count_lines(summary.frames_dropped)]
+    lines += ["", "## Failed frames", "", *_count_lines(summary.frames_failed)]
+    if summary.frames_failed:
+        name = Path(summary.errors_file).name
+        lines += ["", f"One record per failed frame (or unnamed group) in `{name}`."]
+    lines += ["", "## Skipped bag messages", "", *_count_lines(summary.skipped)]
     lines += ["", "## Output topics", "", "| topic | messages |", "|---|---|"]
     lines += [f"| `{topic}` | {count} |" for topic, count in sorted(summary.topics_written.items())]
     lines += ["", "## Accuracy", ""]
@@ -173,6 +196,11 @@ def render_summary_markdown(summary: ReplaySummary) -> str:
     else:
         lines.append("The bag has no ground truth: no accuracy figures.")
     return "\n".join(lines) + "\n"
+
+
+def _count_lines(counts: dict[str, int]) -> list[str]:
+    """``- key: count`` per entry, or ``none``."""
+    return [f"- {key}: {count}" for key, count in counts.items()] or ["none"]
 
 
 def write_summary(

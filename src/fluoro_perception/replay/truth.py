@@ -10,6 +10,11 @@ from fluoro_perception.bagio import BagError, BagFrame, BagReader
 from fluoro_perception.core.types import GUIDEWIRE, STENT
 from fluoro_perception.sim.types import SimFrame, WireTruth
 
+#: ``skipped`` reason of the image messages after a storage damage (:func:`iter_bag_frames`).
+UNREADABLE_AFTER_DAMAGE = "unreadable after storage damage"
+#: Prefix of the ``skipped`` entry (count 1) that keeps a storage damage's one-line reason.
+DAMAGE_DETAIL_PREFIX = "damage: "
+
 
 def truth_from_bag_frame(
     frame: BagFrame, pixel_spacing_m: float, frame_index: int, sequence_id: str
@@ -99,10 +104,8 @@ def iter_bag_frames(bag: BagReader, topic: str, skipped: dict[str, int]) -> Iter
             return
         except BagError as exc:
             remaining = max(0, bag.message_count(topic) - read)
-            skipped["unreadable after storage damage"] = (
-                skipped.get("unreadable after storage damage", 0) + remaining
-            )
-            skipped[f"damage: {exc}"] = 1
+            skipped[UNREADABLE_AFTER_DAMAGE] = skipped.get(UNREADABLE_AFTER_DAMAGE, 0) + remaining
+            skipped[f"{DAMAGE_DETAIL_PREFIX}{exc}"] = 1
             return
         read += 1
         yield frame
