@@ -180,7 +180,7 @@ def measure_checkpoint(
     }
 
 
-def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float]:
+def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float | int | str | None]:
     """Tips and dual-wire detection of the runtime pipeline on ``frames`` (dataset order).
 
     The ONNX file runs in :class:`fluoro_perception.core.pipeline.PerceptionPipeline`
@@ -188,15 +188,27 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float]:
     runtime's evaluation code (``fluoro-perception evaluate``): tip error median / p95 [px]
     of tips matched within its gate, the fraction of true tips found, and the fraction of
     dual-wire frames in which both wires were found (NaN where the set has none).
+
+    A frame the pipeline or its scoring fails on is left out and counted: ``failed_frames``
+    and the one-line reason of the first (``failed_frames_first_reason``, None when none
+    failed); the other frames are scored, so one frame never ends a comparison.
     """
     from fluoro_perception.core.engine import InferenceEngine
+    from fluoro_perception.evaluation.frame_errors import one_line
     from fluoro_perception.evaluation.runner import FrameEvaluator
 
     engine = InferenceEngine(onnx_path, providers=["CPUExecutionProvider"])
+    failed = 0
+    first_reason = None
     try:
         evaluator = FrameEvaluator(engine)
         for frame in frames:
-            evaluator.evaluate(frame)
+            try:
+                evaluator.evaluate(frame)
+            except Exception as exc:  # one frame never ends the comparison
+                failed += 1
+                if first_reason is None:
+                    first_reason = f"{frame.sequence_id}/{frame.frame_index:06d}: {one_line(exc)}"
     finally:
         engine.close()
     summary = evaluator.accumulator.summary()["summary"]
@@ -209,6 +221,8 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float]:
         "tip_error_p95_px": number(summary["tip_error_px"]["p95"]),
         "tip_found_rate": number(summary["tip_detection_rate"]),
         "both_wires_found": number(summary["both_wires_found_rate"]),
+        "failed_frames": failed,
+        "failed_frames_first_reason": first_reason,
     }
 
 
