@@ -81,11 +81,12 @@ def _cmd_visibility(args: argparse.Namespace) -> int:
 
     from fluoro_perception.core.decode import to_mono_float
     from fluoro_training.config import load_config
-    from fluoro_training.data.visibility import stream_frames, summarize_cnr, wire_cnr
+    from fluoro_training.data.sim_stream import raw_training_frames
+    from fluoro_training.data.visibility import summarize_cnr, wire_cnr
 
     config = load_config(args.config, args.set)
     by_scenario: dict[str, list[float]] = {}
-    frames = stream_frames(config.data, args.frames, config.seed)
+    frames = raw_training_frames(config.data, args.frames, config.seed)
     for frame in tqdm(frames, total=args.frames, desc="visibility", unit="frame"):
         encoding = "mono8" if frame.image.dtype.itemsize == 1 else "mono16"
         image = to_mono_float(frame.image, encoding, bit_depth=frame.bit_depth)

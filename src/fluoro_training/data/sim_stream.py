@@ -191,6 +191,22 @@ class SimulatorStream(TrainingStream):
                 )
 
 
+def raw_training_frames(data: DataConfig, n_frames: int, seed: int = 0) -> Iterator[SimFrame]:
+    """The first ``n_frames`` simulated frames of the training stream, before augmentation,
+    as :class:`SimulatorStream` (stream 0 of 1, experiment ``seed``) draws them: what
+    ``fluoro-train visibility`` measures."""
+    produced = 0
+    for sequence_seed in training_sequence_seeds(data, 0, 1):
+        rng = np.random.default_rng([sequence_seed, seed, 7])
+        scenario = str(rng.choice(data.scenarios))
+        simulator = SequenceSimulator(sequence_seed, _sim_config(data, scenario, rng))
+        for frame in simulator.frames(data.frames_per_sequence):
+            yield frame
+            produced += 1
+            if produced >= n_frames:
+                return
+
+
 def validation_frames(data: DataConfig) -> list[SimFrame]:
     """The held-out validation frames: unseen seeds, every validation scenario."""
     frames: list[SimFrame] = []

@@ -21,8 +21,6 @@ here because no library measures the visibility of a labelled curvilinear struct
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import cv2
 import numpy as np
 from skimage.morphology import skeletonize
@@ -95,23 +93,4 @@ def summarize_cnr(values: list[float]) -> dict[str, float | int]:
     return summary
 
 
-def stream_frames(data, n_frames: int, seed_offset: int = 0) -> Iterator:
-    """The first ``n_frames`` raw simulated frames of the training stream of ``data``
-    (before augmentation), as :class:`~fluoro_training.data.sim_stream.SimulatorStream`
-    draws them (stream 0 of 1, experiment seed 0 unless ``seed_offset``)."""
-    from fluoro_perception.sim import SequenceSimulator
-    from fluoro_training.data.sim_stream import _sim_config, training_sequence_seeds
-
-    produced = 0
-    for seed in training_sequence_seeds(data, 0, 1):
-        rng = np.random.default_rng([seed, seed_offset, 7])
-        scenario = str(rng.choice(data.scenarios))
-        simulator = SequenceSimulator(seed, _sim_config(data, scenario, rng))
-        for frame in simulator.frames(data.frames_per_sequence):
-            yield frame
-            produced += 1
-            if produced >= n_frames:
-                return
-
-
-__all__ = ["CNR_LEVELS", "RING_PX", "WINDOW_PX", "stream_frames", "summarize_cnr", "wire_cnr"]
+__all__ = ["CNR_LEVELS", "RING_PX", "WINDOW_PX", "summarize_cnr", "wire_cnr"]
