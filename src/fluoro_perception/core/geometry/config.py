@@ -138,8 +138,8 @@ class GeometryConfig:
         counted (``caps_hit["wide_components"]``) [px]; 0 disables.
     max_skeleton_px : int
         Cost cap: most skeleton pixels traced into the pixel graph per frame (the graph
-        walk costs per pixel; simulator frames through the shipped model stay under
-        1,500); components are taken in the order above while they fit, the others are
+        walk costs per pixel; simulator frames through the shipped model have up to
+        1,210); components are taken in the order above while they fit, the others are
         skipped and counted (``caps_hit["skeleton_px"]``) [px].
     max_wire_chains : int
         Cost cap: most chains (after junction pairing and gap bridging) long enough to be
@@ -181,7 +181,7 @@ class GeometryConfig:
     stent_outline_epsilon_px: float = 1.0
     max_wire_components: int = 24
     max_component_width_px: float = 16.0
-    max_skeleton_px: int = 2000
+    max_skeleton_px: int = 1600
     max_wire_chains: int = 16
     max_stents: int = 8
 

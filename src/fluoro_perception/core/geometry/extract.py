@@ -16,7 +16,7 @@ from fluoro_perception.core.geometry.masks import (
     _wire_components,
 )
 from fluoro_perception.core.geometry.polyline import _path_length, _smooth_centerline
-from fluoro_perception.core.geometry.skeleton_graph import _skeletonize
+from fluoro_perception.core.geometry.skeleton_graph import _skeletonize, _skeletonize_parts
 from fluoro_perception.core.geometry.tips import (
     _orient_tip_first,
     _tip_direction,
@@ -145,7 +145,7 @@ def _skeleton_chains(
         return None
     x0, y0, x1, y1 = box
     roi = _fill_small_holes(mask[y0:y1, x0:x1], config.hole_fill_px)
-    kept, labels, ranked = _wire_components(roi, config, caps_hit)
+    kept, labels, ranked, boxes = _wire_components(roi, config, caps_hit)
     inner = _bounding_box(kept, margin=1)
     if inner is None:
         return None
@@ -154,8 +154,14 @@ def _skeleton_chains(
     kept, labels = kept[by0:by1, bx0:bx1], labels[by0:by1, bx0:bx1]
     x0, y0, x1, y1 = x0 + bx0, y0 + by0, x0 + bx1, y0 + by1
     # Zero border of 1 px so 8-neighbour lookups never leave the array.
-    skeleton = _skeletonize(np.pad(kept, 1))
-    _limit_skeleton(skeleton, np.pad(labels, 1), ranked, config, caps_hit)
+    labels = np.pad(labels, 1)
+    boxes = boxes + np.array([1 - bx0, 1 - by0, 0, 0])  # into the padded crop
+    if int((boxes[:, 2] * boxes[:, 3]).sum()) * 2 < kept.size:
+        # small components spread over a large box: thin each in its own box
+        skeleton = _skeletonize_parts(labels, ranked, boxes)
+    else:
+        skeleton = _skeletonize(np.pad(kept, 1))
+    _limit_skeleton(skeleton, labels, ranked, config, caps_hit)
     offset = np.array([x0 - 1.0, y0 - 1.0])
     stent_roi = None
     if stent_prob is not None and config.stent_bridge_px > 0:

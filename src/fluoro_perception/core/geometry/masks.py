@@ -101,7 +101,7 @@ def _bounding_box(mask: np.ndarray, margin: int) -> tuple[int, int, int, int] | 
 
 def _wire_components(
     mask: np.ndarray, config: GeometryConfig, caps_hit: dict[str, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Label a bool wire mask and keep the components worth tracing.
 
     Components smaller than ``min_component_px`` are removed (as :func:`clean_mask`),
@@ -111,9 +111,10 @@ def _wire_components(
 
     Returns
     -------
-    kept, labels, ranked
+    kept, labels, ranked, boxes
         ``(H, W)`` bool mask of the kept components; ``(H, W)`` component labels (0 =
-        background); the kept labels ``(k,)``, most wire-like first.
+        background); the kept labels ``(k,)``, most wire-like first; their bounding boxes
+        ``(k, 4)`` (x, y, width, height).
     """
     count, labels, stats = _label_components(np.ascontiguousarray(mask).view(np.uint8))
     ids = np.arange(1, count)
@@ -131,4 +132,5 @@ def _wire_components(
         ranked = ranked[: config.max_wire_components]
     keep = np.zeros(count, dtype=bool)
     keep[ranked] = True
-    return keep[labels], labels, ranked
+    boxes = stats[ranked, :4]  # x, y, width, height
+    return keep[labels], labels, ranked, boxes
