@@ -5,10 +5,9 @@ need the segmentation node's output topics. They read them here, in a module tha
 imports no project module (nor rclpy), so neither imports the other, nor the
 segmentation node (which imports the node process helpers, which import the recorder).
 
-:data:`OUTPUT_TOPIC_TYPES` is the table of
-:data:`fluoro_perception.nodes.segmentation_node.OUTPUT_TOPICS` with type names instead
-of rclpy classes; ``test/test_topics.py`` checks that the two are the same, key for key
-and in the same order.
+:data:`OUTPUT_TOPIC_TYPES` is the one table of the node's outputs:
+:data:`fluoro_perception.nodes.segmentation_node.OUTPUT_TOPICS` is built from it, with the
+rclpy message classes in place of the type names.
 """
 
 from __future__ import annotations

@@ -61,26 +61,23 @@ from fluoro_perception.nodes.params import (
     validate_parameter_change,
 )
 from fluoro_perception.nodes.shutdown import run_node
+from fluoro_perception.topics import DIAGNOSTICS_TOPIC, OUTPUT_TOPIC_TYPES, ros_type_name
 
 NODE_NAME = "segmentation_node"
 DEFAULT_NAMESPACE = "fluoro"
 
 #: Relative topic names (under the node namespace, default ``/fluoro``).
 INPUT_TOPIC = "image_raw"
-OUTPUT_TOPICS: dict[str, tuple[str, type]] = {
-    "guidewire_mask": ("perception/guidewire/mask", Image),
-    "stent_mask": ("perception/stent/mask", Image),
-    "labels": ("perception/labels", Image),
-    "centerline": ("perception/guidewire/centerline", PathMsg),
-    "tip": ("perception/guidewire/tip", PoseStamped),
-    "tips": ("perception/guidewire/tips", PoseArray),
-    "tip_tracked": ("perception/guidewire/tip_tracked", Odometry),
-    "stent_pose": ("perception/stent/pose", PoseStamped),
-    "stent_outline": ("perception/stent/outline", PolygonStamped),
-    "overlay": ("perception/overlay", Image),
-    "markers": ("perception/markers", MarkerArray),
+# the table lives in fluoro_perception.topics (type names, importable without rclpy);
+# here its type names become the message classes the node publishes
+_MESSAGE_CLASSES = {
+    ros_type_name(cls): cls
+    for cls in (Image, PathMsg, PoseStamped, PoseArray, Odometry, PolygonStamped, MarkerArray)
 }
-DIAGNOSTICS_TOPIC = "/diagnostics"
+OUTPUT_TOPICS: dict[str, tuple[str, type]] = {
+    key: (relative, _MESSAGE_CLASSES[type_name])
+    for key, (relative, type_name) in OUTPUT_TOPIC_TYPES.items()
+}
 #: At most one "dropped frame" log line per drop reason in this period [s].
 DROP_LOG_PERIOD_S = 1.0
 #: Time a worker thread gets to finish its frame at cleanup / at shutdown [s].
