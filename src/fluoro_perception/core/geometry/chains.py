@@ -3,6 +3,7 @@ junctions, bridge gaps (collinear ends, stents) and find the second wire of a fo
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -257,8 +258,21 @@ def _join_through_junction(
         return _concatenate([before, after])
     tangent_start = -_end_direction(before, False, config.direction_sample_px) * gap
     tangent_end = _end_direction(after, True, config.direction_sample_px) * gap
-    t = np.linspace(0.0, 1.0, int(math.ceil(gap)) + 1)[1:-1, None]  # interior samples
-    h00, h10 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t
-    h01, h11 = -2 * t**3 + 3 * t**2, t**3 - t**2
-    bridge = h00 * start + h10 * tangent_start + h01 * end + h11 * tangent_end
-    return _concatenate([before, bridge, after])
+    controls = np.stack([start, tangent_start, end, tangent_end])  # (4, 2)
+    bridge = _hermite_basis(int(math.ceil(gap))) @ controls
+    # ``before`` and ``after`` have no zero-length steps of their own (skeleton pixels,
+    # or chains joined here): only the bridge and its two seams need the check
+    seam = _concatenate([before[-1:], bridge, after[:1]])
+    return np.concatenate([before[:-1], seam, after[1:]])
+
+
+@functools.lru_cache(maxsize=256)
+def _hermite_basis(segments: int) -> np.ndarray:
+    """``(segments - 1, 4)`` cubic Hermite basis (h00, h10, h01, h11) at the interior
+    samples ``t = k / segments`` (read-only, cached)."""
+    t = np.linspace(0.0, 1.0, segments + 1)[1:-1, None]
+    basis = np.hstack(
+        [2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2]
+    )
+    basis.flags.writeable = False
+    return basis

@@ -201,8 +201,9 @@ def _simplify_graph(
             nodes.union(edge.start, edge.end)
             edge.removed = True
     # Spur pruning: a short branch from a junction to a free end is a skeleton artefact.
+    # Degrees are counted once and then updated as spurs go (no union happens here).
+    degrees = _node_degrees(edges, nodes)
     for _ in range(3):
-        degrees = _node_degrees(edges, nodes)
         spurs_at: dict[int, list[_Edge]] = {}
         for edge in edges:
             if edge.removed or edge.length >= config.spur_length_px:
@@ -220,11 +221,12 @@ def _simplify_graph(
             removable = degrees[junction] - 2
             for edge in sorted(spurs, key=lambda e: e.length)[: max(removable, 0)]:
                 edge.removed = True
+                degrees[nodes.find(edge.start)] -= 1
+                degrees[nodes.find(edge.end)] -= 1
     # Two wires crossing at a shallow angle give two junctions joined by a short edge:
     # merge them so the crossing is one node with four branches.
     # Degrees are updated per merge instead of recounted over all edges (quadratic on
     # skeletons of noise); a removed pin-hole loop takes effect at the next merge.
-    degrees = _node_degrees(edges, nodes)
     pending: dict[int, int] = {}
     for edge in edges:
         if edge.removed or edge.length > config.junction_merge_px:

@@ -12,7 +12,7 @@ from scipy.ndimage import map_coordinates
 from fluoro_perception.core.geometry.config import GeometryConfig
 from fluoro_perception.core.geometry.polyline import _end_direction, _turning_angle
 
-# Weights of the distal-end score (see ``_end_score``). The tip heatmap is the network's
+# Weights of the distal-end score (see ``_EndTerms``). The tip heatmap is the network's
 # own opinion and dominates when present; an end at the image/field border or inside a
 # catheter is almost surely proximal; curvature and radio-opacity only break near-ties.
 _TIP_WEIGHT_HEATMAP = 3.0
@@ -152,56 +152,69 @@ def _wire_confidence(
 def _orient_tip_first(
     centerline: np.ndarray, context: _TipContext, config: GeometryConfig
 ) -> tuple[np.ndarray, float]:
-    """The centerline tip first (the end with the higher :func:`_end_score`) and the
-    tip-heatmap response at its tip.
+    """The centerline tip first (the end with the higher distal-end score, see
+    :class:`_EndTerms`) and the tip-heatmap response at its tip.
 
     The catheter test, the costliest term, is evaluated only where it can change the
     choice: when the two scores without it differ by at most its weight.
     """
-    score_start, heat_start = _end_score(centerline, True, context, config, catheter=False)
-    score_end, heat_end = _end_score(centerline, False, context, config, catheter=False)
+    start = _EndTerms.of(centerline, context, config)
+    end = _EndTerms.of(centerline[::-1], context, config)
+    score_start, score_end = start.score(False), end.score(False)
     if abs(score_end - score_start) <= _TIP_WEIGHT_CATHETER + 1e-9:
-        score_start, heat_start = _end_score(centerline, True, context, config)
-        score_end, heat_end = _end_score(centerline, False, context, config)
+        score_start = start.score(start.in_catheter(context, config))
+        score_end = end.score(end.in_catheter(context, config))
     if score_end > score_start:
-        return centerline[::-1], heat_end
-    return centerline, heat_start
+        return centerline[::-1], end.heat
+    return centerline, start.heat
 
 
-def _end_score(
-    centerline: np.ndarray,
-    at_start: bool,
-    context: _TipContext,
-    config: GeometryConfig,
-    catheter: bool | None = None,
-) -> tuple[float, float]:
-    """Distal-end score of one end of a centerline and its tip-heatmap response.
+@dataclass(frozen=True)
+class _EndTerms:
+    """The terms of the distal-end score of one end of a centerline.
 
     score = 3.0 * heatmap - 3.0 * border - 2.5 * catheter + 0.5 * curvature
     + 0.5 * opacity, with curvature the turning over the last
     ``tip_curvature_length_px`` divided by pi (clipped to 1) and opacity the mean wire
-    probability there (the distal 2-3 cm are more radio-opaque). ``catheter`` given
-    (True/False) replaces the catheter test.
+    probability there (the distal 2-3 cm are more radio-opaque); the catheter term
+    (:func:`_in_dark_tube`) is computed on demand.
     """
-    ordered = centerline if at_start else centerline[::-1]
-    end = ordered[0]
-    count = max(2, int(round(config.tip_curvature_length_px / config.resample_step_px)) + 1)
-    end_part = ordered[:count]
-    heat = _tip_heat(end, context, config)
-    border = _touches_border(end, context, config.border_margin_px)
-    outward = -_end_direction(ordered, True, config.direction_sample_px)
-    if catheter is None:
-        catheter = _in_dark_tube(end, outward, end_part, context, config)
-    curvature = min(1.0, _turning_angle(end_part) / math.pi)
-    opacity = float(_sample_nearest(context.wire_prob, end_part).mean())
-    score = (
-        _TIP_WEIGHT_HEATMAP * heat
-        - _TIP_WEIGHT_BORDER * border
-        - _TIP_WEIGHT_CATHETER * catheter
-        + _TIP_WEIGHT_CURVATURE * curvature
-        + _TIP_WEIGHT_OPACITY * opacity
-    )
-    return score, heat
+
+    ordered: np.ndarray  # the centerline, this end first
+    end_part: np.ndarray  # its points within tip_curvature_length_px
+    heat: float
+    border: bool
+    curvature: float
+    opacity: float
+
+    @classmethod
+    def of(cls, ordered: np.ndarray, context: _TipContext, config: GeometryConfig) -> _EndTerms:
+        """Terms of ``ordered[0]``, the end of a centerline given that end first."""
+        end = ordered[0]
+        count = max(2, int(round(config.tip_curvature_length_px / config.resample_step_px)) + 1)
+        end_part = ordered[:count]
+        return cls(
+            ordered=ordered,
+            end_part=end_part,
+            heat=_tip_heat(end, context, config),
+            border=_touches_border(end, context, config.border_margin_px),
+            curvature=min(1.0, _turning_angle(end_part) / math.pi),
+            opacity=float(_sample_nearest(context.wire_prob, end_part).mean()),
+        )
+
+    def in_catheter(self, context: _TipContext, config: GeometryConfig) -> bool:
+        """Whether the end lies inside a catheter (:func:`_in_dark_tube`)."""
+        outward = -_end_direction(self.ordered, True, config.direction_sample_px)
+        return _in_dark_tube(self.ordered[0], outward, self.end_part, context, config)
+
+    def score(self, catheter: bool) -> float:
+        return (
+            _TIP_WEIGHT_HEATMAP * self.heat
+            - _TIP_WEIGHT_BORDER * self.border
+            - _TIP_WEIGHT_CATHETER * catheter
+            + _TIP_WEIGHT_CURVATURE * self.curvature
+            + _TIP_WEIGHT_OPACITY * self.opacity
+        )
 
 
 def _tip_direction(centerline: np.ndarray, length_px: float) -> float:
