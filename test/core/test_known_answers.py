@@ -317,16 +317,10 @@ def test_pipeline_reports_the_scene_in_input_pixels() -> None:
 def test_pipeline_reports_the_scene_through_a_stretched_crop() -> None:
     # stretched 4:3 the rectangle is a parallelogram on the model grid, whose principal
     # axis is not the image of the rectangle's axis: mapping the direction back (what
-    # stent_to_input does) leaves ~2 deg; the extents: see the xfail test below
+    # stent_to_input did) left ~2 deg; the outline-based axis and extents: tests below
     check_result(_scene_result("stretch"), math.radians(3.0), stent_extent=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known inaccuracy: stent_to_input scales extents measured along the principal "
-    "axis of the SHEARED shape on an anisotropic (stretch) model grid; a 50 x 16 px stent "
-    "comes back ~54.7 x 19.3 px at 4:3",
-)
 def test_stretched_stent_extents_come_back_within_two_pixels() -> None:
     (stent,) = _scene_result("stretch").stents
     assert stent.length_px == pytest.approx(STENT_LENGTH, abs=SIZE_TOL_PX)

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from fluoro_perception.core.decode import normalize_encoding, to_mono_float
@@ -189,26 +190,45 @@ def wire_to_input(wire: WireDetection, transform: FrameTransform) -> WireDetecti
 
 
 def stent_to_input(stent: StentDetection, transform: FrameTransform) -> StentDetection:
-    """Map a model-grid :class:`StentDetection` to the input grid."""
-    axis = _map_direction(stent.axis_rad, transform.scale_x, transform.scale_y)
+    """Map a model-grid :class:`StentDetection` to the input grid.
+
+    On an isotropic grid (letterbox, equal scales) the axis keeps its angle and the
+    extents scale. On an anisotropic one (``stretch``) a rectangle becomes a sheared
+    shape on the model grid, whose principal axis is not the image of the stent's axis:
+    there the axis and extents are measured again on the outline mapped back to the
+    input (its area moments give the axis, its extreme vertices the extents).
+    """
+    outline = transform.points_to_input(stent.outline_px).astype(np.float32)
+    centroid = transform.points_to_input(np.reshape(stent.centroid_px, (1, 2)))[0]
+    if math.isclose(transform.scale_x, transform.scale_y, rel_tol=1e-9):
+        axis = stent.axis_rad
+        along = across = 1.0 / transform.scale_x
+        length, diameter = stent.length_px * along, stent.diameter_px * across
+    else:
+        moments = cv2.moments(outline.reshape(-1, 1, 2))
+        if moments["m00"] > 0:
+            mu20, mu02, mu11 = moments["mu20"], moments["mu02"], moments["mu11"]
+            axis = 0.5 * math.atan2(2.0 * mu11, mu20 - mu02)
+        else:  # degenerate polygon: fall back to the mapped direction
+            axis = _map_direction(stent.axis_rad, transform.scale_x, transform.scale_y)
+        # a unit model-grid step along / across the axis is this many input px (the
+        # "+1 px" of the extents, which count pixels, not distances between centres)
+        along = math.hypot(math.cos(axis) * transform.scale_x, math.sin(axis) * transform.scale_y)
+        across = math.hypot(math.sin(axis) * transform.scale_x, math.cos(axis) * transform.scale_y)
+        centred = outline - centroid
+        unit = np.array([math.cos(axis), math.sin(axis)])
+        normal = np.array([-unit[1], unit[0]])
+        length = float(np.ptp(centred @ unit)) + 1.0 / along
+        diameter = float(np.ptp(centred @ normal)) + 1.0 / across
     # back into [-pi/2, pi/2): an axis has no sign
     axis = (axis + math.pi / 2) % math.pi - math.pi / 2
-    # extent along/across the axis: a unit model-grid step becomes 1/scale input px
-    along = math.hypot(
-        math.cos(stent.axis_rad) / transform.scale_x, math.sin(stent.axis_rad) / transform.scale_y
-    )
-    across = math.hypot(
-        math.sin(stent.axis_rad) / transform.scale_x, math.cos(stent.axis_rad) / transform.scale_y
-    )
     return dataclasses.replace(
         stent,
-        outline_px=transform.points_to_input(stent.outline_px).astype(np.float32),
-        centroid_px=transform.points_to_input(np.reshape(stent.centroid_px, (1, 2)))[0].astype(
-            np.float32
-        ),
-        axis_rad=axis,
-        length_px=float(stent.length_px * along),
-        diameter_px=float(stent.diameter_px * across),
+        outline_px=outline,
+        centroid_px=centroid.astype(np.float32),
+        axis_rad=float(axis),
+        length_px=float(length),
+        diameter_px=float(diameter),
     )
 
 
