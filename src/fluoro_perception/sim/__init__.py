@@ -8,13 +8,8 @@ See ``docs/simulator.md`` for the image-formation model, scenarios, parameter ra
 ground-truth rules and the speed figure.
 """
 
-from fluoro_perception.sim.sequence import (
-    DEFAULT_SCENARIO_WEIGHTS,
-    SCENARIOS,
-    SequenceSimulator,
-    SimConfig,
-    simulate_sequence,
-)
+from fluoro_perception.sim.config import DEFAULT_SCENARIO_WEIGHTS, SCENARIOS, SimConfig
+from fluoro_perception.sim.sequence import SequenceSimulator, simulate_sequence
 from fluoro_perception.sim.types import SimFrame, StentTruth, WireTruth
 
 __all__ = [
