@@ -16,11 +16,15 @@ mailbox, so drawing for people never delays the next frame.
 Every output carries the input image's header (stamp and frame_id). Positions are in
 metres in the image frame (:mod:`fluoro_perception.nodes.conversions`). Topics, QoS and
 parameters: ``docs/ros_interface.md``.
+
+The mailbox (:mod:`fluoro_perception.nodes.mailbox`) and the diagnostics counters
+(:mod:`fluoro_perception.nodes.perception_stats`, ``DROP_REASONS``) live in their own
+modules, re-exported here; the rest stays in this one because the lifecycle
+transitions, the two worker threads and the publishers share one node state.
 """
 
 from __future__ import annotations
 
-import collections
 import math
 import threading
 import time
@@ -48,18 +52,20 @@ from visualization_msgs.msg import MarkerArray
 
 from fluoro_perception.core.decode import ImageDecodeError
 from fluoro_perception.core.engine import InferenceEngine
-from fluoro_perception.core.geometry import GEOMETRY_CAPS
 from fluoro_perception.core.overlay import render_overlay
 from fluoro_perception.core.pipeline import PerceptionPipeline
 from fluoro_perception.core.types import FrameResult
 from fluoro_perception.model_registry import default_model_path, verify_model
 from fluoro_perception.nodes import conversions as conv
+from fluoro_perception.nodes.mailbox import FrameMailbox
 from fluoro_perception.nodes.params import (
     SegmentationNodeConfig,
     declare_config,
     set_parameters_result,
     validate_parameter_change,
 )
+from fluoro_perception.nodes.perception_stats import DROP_REASONS as DROP_REASONS  # re-export
+from fluoro_perception.nodes.perception_stats import PerceptionStats
 from fluoro_perception.nodes.shutdown import run_node
 from fluoro_perception.topics import DIAGNOSTICS_TOPIC, OUTPUT_TOPIC_TYPES, ros_type_name
 
@@ -83,17 +89,6 @@ DROP_LOG_PERIOD_S = 1.0
 #: Time a worker thread gets to finish its frame at cleanup / at shutdown [s].
 CLEANUP_JOIN_TIMEOUT_S = 10.0
 SHUTDOWN_JOIN_TIMEOUT_S = 2.0
-
-#: Drop reasons counted in the diagnostics (one counter each).
-DROP_REASONS = (
-    "superseded",  # a newer frame arrived before the worker took this one
-    "duplicate_stamp",  # same stamp as the previous processed frame
-    "out_of_order",  # older than the previous frame by less than time_jump_reset_s
-    "stale",  # older than max_age_s when the worker took it
-    "decode_error",  # wrong encoding, truncated data, bad step
-    "processing_error",  # the pipeline raised (bad size, unexpected model output)
-    "inactive",  # arrived while the node was being deactivated or cleaned up
-)
 
 
 def qos_profile(kind: str, depth: int) -> QoSProfile:
@@ -131,171 +126,6 @@ def resolve_model_path(path: str) -> Path:
     if path:
         return Path(path).expanduser()
     return default_model_path()
-
-
-class FrameMailbox:
-    """A thread-safe one-slot mailbox: ``put`` replaces, ``take`` waits for an item.
-
-    The image callback puts; the worker takes. Keeping only the newest frame bounds the
-    latency: a slow model skips frames instead of falling behind.
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._item: Any = None
-        self._closed = False
-
-    def put(self, item: Any) -> bool:
-        """Store ``item``; True when it replaced an item nobody had taken."""
-        with self._condition:
-            replaced = self._item is not None
-            self._item = item
-            self._condition.notify()
-            return replaced
-
-    def take(self, timeout_s: float) -> Any:
-        """The stored item (removing it), or None after ``timeout_s`` or when closed."""
-        with self._condition:
-            if self._item is None and not self._closed:
-                self._condition.wait(timeout_s)
-            item, self._item = self._item, None
-            return item
-
-    def clear(self) -> bool:
-        """Drop a stored item; True when there was one."""
-        with self._condition:
-            had_item = self._item is not None
-            self._item = None
-            return had_item
-
-    def close(self) -> None:
-        """Wake a waiting ``take`` for good (worker shutdown)."""
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-
-    def reopen(self) -> None:
-        with self._condition:
-            self._closed = False
-
-
-class PerceptionStats:
-    """Rates, latency percentiles and drop counts for ``/diagnostics`` (thread-safe).
-
-    Rates are counted over the last ``window_s`` seconds of a monotonic clock; latency
-    is receive -> published [ms] over the last ``latency_samples`` frames.
-    """
-
-    def __init__(self, window_s: float = 5.0, latency_samples: int = 200) -> None:
-        self._lock = threading.Lock()
-        self._window_s = window_s
-        self._received: collections.deque[float] = collections.deque(maxlen=10_000)
-        self._processed: collections.deque[float] = collections.deque(maxlen=10_000)
-        self._latency_ms: collections.deque[float] = collections.deque(maxlen=latency_samples)
-        self._latency_samples = latency_samples
-        self._stage_ms: dict[str, collections.deque[float]] = {}
-        self.drops: collections.Counter[str] = collections.Counter()
-        self.frames_received = 0
-        self.frames_processed = 0
-        self.tips_published = 0
-        self.tips_withheld = 0
-        self.tracking_resets = 0
-        self.overlays_skipped = 0
-        self.image_size_changes = 0
-        self.last_image_size = ""
-        self.last_drop = ""
-        #: Frames in which each geometry cost cap left something out (GEOMETRY_CAPS keys).
-        self.geometry_caps_hit: collections.Counter[str] = collections.Counter(
-            dict.fromkeys(GEOMETRY_CAPS, 0)
-        )
-
-    def note_geometry_caps(self, caps_hit: dict[str, int]) -> None:
-        """One processed frame's ``FrameResult.geometry_caps_hit``: count the caps that bit."""
-        with self._lock:
-            for name, left_out in caps_hit.items():
-                if left_out:
-                    self.geometry_caps_hit[name] += 1
-
-    def note_received(self, now_s: float) -> None:
-        with self._lock:
-            self.frames_received += 1
-            self._received.append(now_s)
-
-    def note_processed(
-        self, now_s: float, latency_ms: float, stage_ms: dict[str, float] | None = None
-    ) -> None:
-        """One published frame: receive -> published latency and per-stage times [ms]."""
-        with self._lock:
-            self.frames_processed += 1
-            self._processed.append(now_s)
-            self._latency_ms.append(latency_ms)
-            for stage, value in (stage_ms or {}).items():
-                samples = self._stage_ms.setdefault(
-                    stage, collections.deque(maxlen=self._latency_samples)
-                )
-                samples.append(value)
-
-    def note_tip(self, published: bool) -> None:
-        with self._lock:
-            if published:
-                self.tips_published += 1
-            else:
-                self.tips_withheld += 1
-
-    def note_overlay_skipped(self) -> None:
-        with self._lock:
-            self.overlays_skipped += 1
-
-    def note_tracking_reset(self) -> None:
-        with self._lock:
-            self.tracking_resets += 1
-
-    def note_size_change(self, new_size: str) -> None:
-        """The input image size changed (``new_size`` as ``WxH``); the frame was processed."""
-        with self._lock:
-            self.image_size_changes += 1
-            self.last_image_size = new_size
-
-    def note_drop(self, reason: str, detail: str = "") -> None:
-        with self._lock:
-            self.drops[reason] += 1
-            self.last_drop = f"{reason}: {detail}" if detail else reason
-
-    def _rate(self, times: collections.deque[float], now_s: float) -> float:
-        recent = [t for t in times if now_s - t <= self._window_s]
-        if len(recent) < 2:
-            return 0.0
-        span = recent[-1] - recent[0]
-        return (len(recent) - 1) / span if span > 0 else 0.0
-
-    def snapshot(self, now_s: float) -> dict[str, Any]:
-        """Key figures; latency percentiles are NaN before the first processed frame."""
-        with self._lock:
-            latencies = np.array(self._latency_ms, dtype=np.float64)
-            values: dict[str, Any] = {
-                "input_rate_hz": self._rate(self._received, now_s),
-                "processing_rate_hz": self._rate(self._processed, now_s),
-                "latency_p50_ms": float(np.percentile(latencies, 50)) if latencies.size else np.nan,
-                "latency_p95_ms": float(np.percentile(latencies, 95)) if latencies.size else np.nan,
-                "latency_max_ms": float(latencies.max()) if latencies.size else np.nan,
-                "frames_received": self.frames_received,
-                "frames_processed": self.frames_processed,
-                "frames_dropped": sum(self.drops.values()),
-                "tips_published": self.tips_published,
-                "tips_withheld": self.tips_withheld,
-                "tracking_resets": self.tracking_resets,
-                "overlays_skipped": self.overlays_skipped,
-                "image_size_changes": self.image_size_changes,
-                "last_image_size_change": self.last_image_size,
-                "last_drop": self.last_drop,
-            }
-            for reason in DROP_REASONS:
-                values[f"dropped.{reason}"] = self.drops.get(reason, 0)
-            for name, frames in self.geometry_caps_hit.items():
-                values[f"geometry_caps_hit_{name}"] = frames
-            for stage, samples in self._stage_ms.items():
-                values[f"stage_p50_ms.{stage}"] = float(np.median(samples))
-            return values
 
 
 class SegmentationNode(LifecycleNode):
