@@ -17,10 +17,12 @@ import pytest
 from model_fixtures import make_random_onnx_model
 
 from fluoro_perception.bench.dds import _peak_search, counter_deltas, match_run
+from fluoro_perception.bench.geometry_maps import MAP_KINDS, adversarial_map, bench_geometry_maps
 from fluoro_perception.bench.inprocess import PIPELINE_STAGES, ping_pong_indices
 from fluoro_perception.bench.report import evaluate_targets, format_table, summarize_ms
 from fluoro_perception.cli import bench as bench_cli
 from fluoro_perception.cli.main import SUBCOMMANDS
+from fluoro_perception.core.geometry import GEOMETRY_CAPS
 
 SIZE = 64
 DDS_RATE_HZ = 15.0
@@ -318,3 +320,58 @@ def test_bad_arguments_fail_with_one_line(tmp_path: Path, argv: list[str], messa
     args = _bench_args(["--quick", "--model", str(model), *argv])
     with pytest.raises(ValueError, match=message):
         args.func(args)
+
+
+# ------------------------------------------------------------------ --content
+
+
+@pytest.mark.parametrize("content", ["sim", "distractors", "noise"])
+def test_bench_content_option_runs(
+    tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = make_random_onnx_model(tmp_path / "tiny.onnx", input_size=(SIZE, SIZE))
+    out = tmp_path / "bench.json"
+    args = _bench_args(
+        ["--quick", "--model", str(model), "--size", str(SIZE), "--content", content,
+         "--frames", "2", "--geometry-maps", "1", "--providers", "cpu", "--skip-dds",
+         "--skip-torch", "--json", str(out)]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    report = json.loads(out.read_text())
+    assert report["meta"]["content"] == content
+    inprocess = report["inprocess"]
+    assert inprocess["content"] == content and inprocess["frames"] == 2
+    for summary in inprocess["stages_ms"].values():
+        assert summary["n"] == 2 and summary["median"] <= summary["p99"] <= summary["max"]
+    assert set(inprocess["geometry_caps_hit"]) == set(GEOMETRY_CAPS)
+    for name in GEOMETRY_CAPS:
+        assert 0 <= inprocess["geometry_caps_frames"][name] <= 2
+        assert inprocess["geometry_caps_hit"][name] >= inprocess["geometry_caps_frames"][name]
+    maps = report["geometry_maps"]
+    assert set(maps["kinds"]) == set(MAP_KINDS) and maps["repeats"] == 1
+    assert maps["all"]["geometry_ms"]["n"] == len(MAP_KINDS)
+    assert isinstance(maps["passed"], bool) and maps["target_p99_ms"] == 8.0
+    printed = capsys.readouterr().out
+    assert f"content {content}" in printed and "p99 ms" in printed
+    assert "Geometry alone on adversarial maps" in printed
+
+
+def test_bench_content_rejects_unknown_values() -> None:
+    with pytest.raises(SystemExit):
+        _bench_args(["--content", "angiograms"])
+
+
+def test_geometry_maps_count_the_caps_that_bite() -> None:
+    section = bench_geometry_maps(size=256, repeats=1)
+    # saturated and noise maps are one blob: never skeletonized, always counted
+    assert section["kinds"]["all_ones"]["caps_hit"]["wide_components"] == 1
+    assert section["kinds"]["all_ones"]["wires"] == 0
+    # hundreds of specks exceed the component cap
+    assert section["kinds"]["tiny_blobs"]["caps_hit"]["wire_components"] > 0
+    assert sum(section["caps_hit"].values()) == sum(
+        sum(kind["caps_hit"].values()) for kind in section["kinds"].values()
+    )
+    with pytest.raises(ValueError, match="repeats"):
+        bench_geometry_maps(repeats=0)
+    with pytest.raises(ValueError, match="map kind"):
+        adversarial_map("zebra")

@@ -10,8 +10,14 @@ Modules, each usable on its own:
   three processes over real DDS, latency from the header stamp, dropped frames;
 * :mod:`~fluoro_perception.bench.baselines`: torch eager baselines (MONAI AttentionUnet,
   BasicUNet, our default model);
+* :mod:`~fluoro_perception.bench.geometry_maps`: the geometry alone on adversarial
+  probability maps (its cost bound, without the network);
 * :mod:`~fluoro_perception.bench.report`: summaries, targets, tables and JSON.
 
 Figures and how to read them: ``docs/benchmarks.md``. Nothing here is imported by the
 runtime; torch / MONAI / ``fluoro_training`` are imported lazily by the baselines only.
 """
+
+#: Frame contents of the in-process run (``--content``; see
+#: :mod:`~fluoro_perception.bench.inprocess`).
+CONTENTS: tuple[str, ...] = ("sim", "distractors", "noise")

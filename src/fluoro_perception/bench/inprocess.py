@@ -17,8 +17,18 @@ DDS transport that :mod:`fluoro_perception.bench.dds` measures):
 The last two need rclpy; without it they are left out and the result says so. The
 overlay image is rendered on its own thread in the node and is not part of the latency.
 
-Frames come from the simulator, rendered before timing starts and played forward then
-backward (ping-pong) so the wire moves continuously however many frames are timed.
+Frames are rendered before timing starts and played forward then backward (ping-pong)
+so the wire moves continuously however many frames are timed. Their content
+(:data:`CONTENTS`):
+
+``sim``
+    the simulator's own frames (default :class:`~fluoro_perception.sim.SimConfig`);
+``distractors``
+    distractor-dense simulator frames: ``SimConfig(distractor_scale=4.0,
+    contrast_probability=1.0)`` (4x the anatomy distractors, contrast in every run), the
+    content that made the geometry slow on real angiograms;
+``noise``
+    pure uniform noise images (what a broken detector or cable delivers).
 """
 
 from __future__ import annotations
@@ -28,14 +38,17 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fluoro_perception.bench import CONTENTS
 from fluoro_perception.bench.report import summarize_ms
 from fluoro_perception.core.decode import decode_image_msg, encode_image
 from fluoro_perception.core.engine import DEFAULT_PROVIDERS, InferenceEngine
+from fluoro_perception.core.geometry import new_caps_hit
 from fluoro_perception.core.pipeline import PerceptionPipeline
 from fluoro_perception.core.types import FrameResult
 from fluoro_perception.nodes.params import SegmentationNodeConfig
@@ -72,14 +85,34 @@ def ping_pong_indices(count: int, distinct: int) -> list[int]:
     return [i % period if i % period < distinct else period - i % period for i in range(count)]
 
 
-def render_frames(count: int, size: int, seed: int = 0, fps: float = 15.0) -> list[Any]:
-    """``count`` consecutive mono8 simulator frames of ``size`` x ``size`` [px] (SimFrame list)."""
+def render_frames(
+    count: int, size: int, seed: int = 0, fps: float = 15.0, distractors: bool = False
+) -> list[Any]:
+    """``count`` consecutive mono8 simulator frames of ``size`` x ``size`` [px] (SimFrame
+    list); ``distractors`` renders the distractor-dense configuration (module docstring)."""
     from fluoro_perception.sim import SequenceSimulator, SimConfig
 
     if count < 1:
         raise ValueError(f"count={count}; expected at least one frame to render")
-    simulator = SequenceSimulator(seed, SimConfig(height=size, width=size, fps=fps, bit_depth=8))
-    return simulator.frames(count)
+    config = SimConfig(height=size, width=size, fps=fps, bit_depth=8)
+    if distractors:
+        config = replace(config, distractor_scale=4.0, contrast_probability=1.0)
+    return SequenceSimulator(seed, config).frames(count)
+
+
+def content_images(
+    content: str, count: int, size: int, seed: int = 0, fps: float = 15.0
+) -> list[np.ndarray]:
+    """``count`` ``(size, size)`` uint8 frames of ``content`` (a :data:`CONTENTS` name)."""
+    if content not in CONTENTS:
+        raise ValueError(f"content {content!r}; expected one of {list(CONTENTS)}")
+    if content == "noise":
+        if count < 1:
+            raise ValueError(f"count={count}; expected at least one frame to render")
+        rng = np.random.default_rng(seed)
+        return [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(count)]
+    frames = render_frames(count, size, seed, fps, distractors=content == "distractors")
+    return [frame.image for frame in frames]
 
 
 def rclpy_available() -> tuple[bool, str]:
@@ -156,8 +189,9 @@ def bench_inprocess(
     intra_op_threads: int = 0,
     fp16: bool = False,
     use_messages: bool = True,
+    content: str = "sim",
 ) -> dict[str, Any]:
-    """Time the whole per-frame path on realistic simulator frames.
+    """Time the whole per-frame path on simulator (or noise) frames.
 
     Parameters
     ----------
@@ -183,6 +217,8 @@ def bench_inprocess(
         TensorRT fp16 kernels.
     use_messages : bool
         Build and serialize the output messages when rclpy is importable.
+    content : str
+        Frame content, one of :data:`CONTENTS` (module docstring).
 
     Returns
     -------
@@ -192,7 +228,9 @@ def bench_inprocess(
         summary), ``throughput_fps`` (frames / wall time), ``wall_s``, ``cpu_percent``
         (process CPU time / wall time, 100 = one core busy), ``peak_rss_mib`` (process peak
         so far), ``messages_per_frame``, ``frames_with_wire`` and ``implausible_wire_frames``
-        (timed frames with a wire / whose wire segmentation was implausible).
+        (timed frames with a wire / whose wire segmentation was implausible), ``content``,
+        ``geometry_caps_hit`` (items each geometry cost cap left out, summed over the timed
+        frames) and ``geometry_caps_frames`` (timed frames in which each cap bit).
     """
     for name, value, low in (("frames", frames, 1), ("warmup_frames", warmup_frames, 0),
                              ("size", size, 16), ("distinct_frames", distinct_frames, 1)):  # fmt: skip
@@ -209,7 +247,7 @@ def bench_inprocess(
     else:
         messages_note = "overlay rendering (own thread in the node) not included"
 
-    sim_frames = render_frames(distinct_frames, size, seed, fps)
+    images = content_images(content, distinct_frames, size, seed, fps)
     period_ns = round(_NS_PER_S / fps)
     node_config = SegmentationNodeConfig()
     if build_messages:
@@ -219,11 +257,10 @@ def bench_inprocess(
 
         # the input messages as the node receives them (built outside the timing)
         inputs = [
-            conv.image_to_msg(frame.image, "mono8", conv.make_header(0, FRAME_ID))
-            for frame in sim_frames
+            conv.image_to_msg(image, "mono8", conv.make_header(0, FRAME_ID)) for image in images
         ]
     else:
-        inputs = [encode_image(frame.image, "mono8") for frame in sim_frames]
+        inputs = [encode_image(image, "mono8") for image in images]
 
     engine = InferenceEngine(
         model_path, providers=providers, intra_op_threads=intra_op_threads, fp16=fp16
@@ -238,6 +275,8 @@ def bench_inprocess(
     latencies_ms: list[float] = []
     messages_per_frame: list[int] = []
     frames_with_wire = 0
+    caps_hit = new_caps_hit()
+    caps_frames = new_caps_hit()
     order = ping_pong_indices(warmup_frames + frames, len(inputs))
     stamp0_ns = 1_000 * _NS_PER_S  # any positive time; only differences matter
 
@@ -276,6 +315,9 @@ def bench_inprocess(
             stages["serialize"].append((end - after_build) * 1e3)
         messages_per_frame.append(len(outputs))
         frames_with_wire += int(bool(result.wires))
+        for name, left_out in result.geometry_caps_hit.items():
+            caps_hit[name] += left_out
+            caps_frames[name] += int(left_out > 0)
     wall_s = time.perf_counter() - wall_start
     cpu_s = process_cpu_s() - cpu_start
     provider = engine.active_provider
@@ -298,5 +340,8 @@ def bench_inprocess(
         "messages_per_frame": float(np.mean(messages_per_frame)),
         "frames_with_wire": frames_with_wire,
         "implausible_wire_frames": pipeline.implausible_wire_frames - implausible_before,
+        "content": content,
+        "geometry_caps_hit": caps_hit,
+        "geometry_caps_frames": caps_frames,
         "skipped": None,
     }

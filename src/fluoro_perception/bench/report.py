@@ -216,6 +216,54 @@ def _latency_cells(summary: Mapping[str, Any] | None) -> list[str]:
     return [_number(summary["median"]), _number(summary["p95"]), _number(summary["std"], 2)]
 
 
+#: What each ``--content`` is, for the report's header.
+_CONTENT_TEXT = {
+    "sim": "simulator frames",
+    "distractors": "distractor-dense simulator frames with contrast",
+    "noise": "pure noise images",
+}
+
+
+def _caps_text(frames: Mapping[str, int], items: Mapping[str, int] | None = None) -> str:
+    if not any(frames.values()):
+        return "none bit"
+    return ", ".join(
+        f"{name} {count}" + (f" / {items[name]}" if items is not None else "")
+        for name, count in frames.items()
+        if count
+    )
+
+
+def _geometry_maps_lines(section: Mapping[str, Any]) -> list[str]:
+    """The geometry-only table (adversarial maps), or one line saying why it is missing."""
+    if not section:
+        return []
+    if section.get("skipped"):
+        return ["", f"Geometry alone on adversarial maps: skipped ({section['skipped']})"]
+    rows = []
+    for kind, row in [*section["kinds"].items(), ("all maps", section["all"])]:
+        wall, cpu = row["geometry_ms"], row["cpu_ms"]
+        rows.append(
+            [kind, _number(wall["median"], 2), _number(wall["p99"], 2), _number(wall["max"], 2),
+             _number(cpu["median"], 2), _number(cpu["p99"], 2),
+             _number(row["wires"], 1) if "wires" in row else "", _number(row["stents"], 1) if "stents" in row else "",
+             _caps_text(row["caps_hit"]) if "caps_hit" in row else ""]
+        )  # fmt: skip
+    verdict = "PASS" if section["passed"] else "FAIL"
+    return [
+        "",
+        f"Geometry alone on adversarial maps ({section['size_px']} px, {section['repeats']} maps "
+        f"per kind; wires + stents per map; CPU = this thread's CPU time): p99 "
+        f"{_number(section['all']['geometry_ms']['p99'], 2)} ms, target <= "
+        f"{section['target_p99_ms']:g} ms: {verdict}",
+        format_table(
+            ["map", "p50 ms", "p99 ms", "max ms", "CPU p50 ms", "CPU p99 ms", "wires", "stents",
+             "caps that bit (items left out)"],
+            rows,
+        ),
+    ]  # fmt: skip
+
+
 def format_report(report: Mapping[str, Any]) -> str:
     """The whole report as text tables (what ``fluoro-perception bench`` prints)."""
     meta = report.get("meta", {})
@@ -228,7 +276,8 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"{_number(machine.get('load_average_1min_end'), 2)} at end (1 min)",
         f"model: {model.get('path', '?')} ({model.get('architecture', '?')}, input "
         f"{model.get('input_size', '?')}, {model.get('source_note', '')})",
-        f"frames: {meta.get('size_px')}x{meta.get('size_px')} mono8 simulator frames; "
+        f"frames: {meta.get('size_px')}x{meta.get('size_px')} mono8, content "
+        f"{meta.get('content', 'sim')} ({_CONTENT_TEXT.get(meta.get('content', 'sim'), '?')}); "
         f"ORT intra-op threads of the pipeline runs: {meta.get('threads') or 'ORT default'}",
     ]
 
@@ -288,12 +337,21 @@ def format_report(report: Mapping[str, Any]) -> str:
         total = float(latency["mean"]) or 1.0
         for stage, summary in inprocess["stages_ms"].items():
             stage_rows.append(
-                [stage, _number(summary["median"], 2), _number(summary["p95"], 2), _number(summary["mean"], 2),
+                [stage, _number(summary["median"], 2), _number(summary["p95"], 2),
+                 _number(summary.get("p99"), 2), _number(summary["mean"], 2),
                  _number(100.0 * summary["mean"] / total, 0)]
             )  # fmt: skip
         parts.append(
-            format_table(["stage", "median ms", "p95 ms", "mean ms", "% of mean"], stage_rows)
+            format_table(
+                ["stage", "p50 ms", "p95 ms", "p99 ms", "mean ms", "% of mean"], stage_rows
+            )
         )
+        if inprocess.get("geometry_caps_frames") is not None:
+            parts.append(
+                "geometry caps (frames in which the cap bit / items left out): "
+                + _caps_text(inprocess["geometry_caps_frames"], inprocess["geometry_caps_hit"])
+            )
+    parts += _geometry_maps_lines(report.get("geometry_maps") or {})
 
     dds = report.get("dds") or {}
     if dds.get("skipped"):

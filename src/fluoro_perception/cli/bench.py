@@ -4,8 +4,11 @@ Runs, in this order, and prints one table each (plus pass/fail against the targe
 
 1. model only: ONNX Runtime per provider, batch 1, optimized-model cache off/cold/warm;
 2. in-process end to end: image message -> decode -> preprocess -> inference ->
-   geometry -> tracking -> output messages built, on simulator frames (per-stage
-   profile, throughput, jitter, CPU %, peak RSS);
+   geometry -> tracking -> output messages built, on frames of ``--content`` (sim:
+   simulator frames, distractors: distractor-dense simulator frames, noise: pure noise
+   images; per-stage p50/p95/p99, throughput, jitter, CPU %, peak RSS, geometry caps);
+   then the geometry alone on adversarial probability maps (tiny blobs, crossing lines,
+   rings, a huge blob, all ones, noise), against its p99 <= 8 ms target;
 3. across processes over real DDS: publisher -> segmentation_node -> subscriber at
    fixed rates, then a peak-throughput search (latency from the header stamp, dropped
    frames = published - received);
@@ -21,6 +24,7 @@ Examples::
 
     fluoro-perception bench --json bench.json
     fluoro-perception bench --quick --skip-dds
+    fluoro-perception bench --content distractors --skip-dds --skip-torch
     fluoro-perception bench --providers cuda cpu --dds-duration 60 --rates 7.5 15 30
 """
 
@@ -37,6 +41,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from fluoro_perception.bench import CONTENTS
 from fluoro_perception.cli.argtypes import positive_float, positive_int
 from fluoro_perception.core.engine import DEFAULT_PROVIDERS
 
@@ -54,6 +59,7 @@ FULL = {
     "peak_max_steps": 5,
     "torch_runs": 20,
     "torch_warmup": 3,
+    "geometry_map_repeats": 20,
 }
 QUICK = {
     "runs": 5,
@@ -68,6 +74,7 @@ QUICK = {
     "peak_max_steps": 2,
     "torch_runs": 2,
     "torch_warmup": 1,
+    "geometry_map_repeats": 2,
 }
 
 
@@ -99,6 +106,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "--size", type=positive_int, default=512, help="frame height and width [px] (mono8)"
+    )
+    parser.add_argument(
+        "--content",
+        choices=CONTENTS,
+        default="sim",
+        help="frames of the in-process run: sim (simulator), distractors (distractor-dense "
+        "simulator frames with contrast), noise (pure noise images); default sim",
+    )
+    parser.add_argument(
+        "--geometry-maps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="adversarial probability maps per kind for the geometry-only run (default 20, "
+        "--quick 2; 0 skips it)",
     )
     parser.add_argument(
         "--threads",
@@ -314,6 +336,10 @@ def run(args: argparse.Namespace) -> int:
         settings["frames"] = args.frames
     if args.runs is not None:
         settings["runs"] = args.runs
+    if args.geometry_maps is not None:
+        if args.geometry_maps < 0:
+            raise ValueError(f"--geometry-maps {args.geometry_maps}; expected >= 0 (0 skips)")
+        settings["geometry_map_repeats"] = args.geometry_maps
     dds_duration = args.dds_duration or settings["dds_duration_s"]
     providers = provider_names(args.providers)
     import onnxruntime as ort
@@ -351,6 +377,7 @@ def run(args: argparse.Namespace) -> int:
                 else "fluoro-perception bench (called in-process)",
                 "quick": bool(args.quick),
                 "size_px": args.size,
+                "content": args.content,
                 "threads": args.threads,
                 "providers_requested": providers,
                 "settings": settings,
@@ -383,7 +410,7 @@ def run(args: argparse.Namespace) -> int:
 
         from fluoro_perception.bench.inprocess import bench_inprocess
 
-        _log(f"bench: in-process end to end ({settings['frames']} frames)")
+        _log(f"bench: in-process end to end ({settings['frames']} {args.content} frames)")
         report["inprocess"] = bench_inprocess(
             model_path,
             providers=providers,
@@ -393,7 +420,20 @@ def run(args: argparse.Namespace) -> int:
             distinct_frames=settings["distinct_frames"],
             intra_op_threads=args.threads,
             fp16=args.fp16,
+            content=args.content,
         )
+
+        if settings["geometry_map_repeats"]:
+            from fluoro_perception.bench.geometry_maps import bench_geometry_maps
+
+            _log(
+                f"bench: geometry alone on adversarial maps ({settings['geometry_map_repeats']} each)"
+            )
+            report["geometry_maps"] = bench_geometry_maps(
+                size=args.size, repeats=settings["geometry_map_repeats"]
+            )
+        else:
+            report["geometry_maps"] = {"skipped": "--geometry-maps 0"}
 
         if args.skip_dds:
             report["dds"] = {"skipped": "--skip-dds"}
