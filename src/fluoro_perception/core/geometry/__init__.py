@@ -35,6 +35,8 @@ Modules (each names what it holds; this package re-exports the public API):
 ``skeleton_graph``  skeleton -> pixel graph, graph simplification, junction pairing
 ``chains``          chain linking, smooth joins, gap and stent bridging, forks
 ``tips``            distal-end score, catheter cue, wire confidence, tip direction
+``candidates``      smoothing, confidence bounds, tip-first orientation where it can
+                    matter, forks
 ``extract``         :func:`extract_wires`, the wire entry point, step by step
 ``stents``          :func:`extract_stents`
 

@@ -224,6 +224,19 @@ def _fork_wire(branch: np.ndarray, trunk: np.ndarray, config: GeometryConfig) ->
     mask is a Y whose junction pairing continued only one of them. The second wire is the
     branch (free end first) followed by the trunk from the junction to its proximal end.
     """
+    attachment = _fork_attachment(branch, trunk, config)
+    if attachment is None:
+        return None
+    ordered, k = attachment
+    return _smooth_centerline(np.concatenate([ordered, trunk[k:]]), config)
+
+
+def _fork_attachment(
+    branch: np.ndarray, trunk: np.ndarray, config: GeometryConfig
+) -> tuple[np.ndarray, int] | None:
+    """How ``branch`` attaches to ``trunk`` for :func:`_fork_wire`: the branch ordered
+    free end first and the trunk index it joins, or None. Whether it attaches, and the
+    ordering, do not depend on which end of the trunk is its tip."""
     attach_px = config.junction_trim_px + 2.0
     sample = config.direction_sample_px
     if len(trunk) <= 2 * sample:
@@ -235,7 +248,7 @@ def _fork_wire(branch: np.ndarray, trunk: np.ndarray, config: GeometryConfig) ->
             continue
         if np.hypot(*(trunk - ordered[0]).T).min() <= 2 * attach_px:
             return None  # both ends on the trunk: a parallel piece, not a branch
-        return _smooth_centerline(np.concatenate([ordered, trunk[k:]]), config)
+        return ordered, k
     return None
 
 

@@ -3,11 +3,10 @@ ordered guidewire centerlines with their distal tips), as a sequence of named st
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from fluoro_perception.core.geometry.chains import _fork_wire, _wire_chains
+from fluoro_perception.core.geometry.candidates import Candidate, wire_candidates
+from fluoro_perception.core.geometry.chains import _wire_chains
 from fluoro_perception.core.geometry.config import GeometryConfig, _require_config, new_caps_hit
 from fluoro_perception.core.geometry.masks import (
     _bounding_box,
@@ -15,22 +14,12 @@ from fluoro_perception.core.geometry.masks import (
     _fill_small_holes,
     _wire_components,
 )
-from fluoro_perception.core.geometry.polyline import _path_length, _smooth_centerline
 from fluoro_perception.core.geometry.skeleton_graph import _skeletonize, _skeletonize_parts
 from fluoro_perception.core.geometry.tips import (
-    _orient_tip_first,
     _tip_direction,
-    _tip_heat,
     _TipContext,
-    _wire_confidence,
 )
 from fluoro_perception.core.types import WireDetection
-
-#: A fork's confidence is at most this share of the wire it branches from.
-_FORK_RANK = 0.95
-
-#: A wire candidate: (confidence, tip-first centerline (N, 2), length [px]).
-_Candidate = tuple[float, np.ndarray, float]
 
 
 def extract_wires(
@@ -90,9 +79,7 @@ def extract_wires(
     if traced is None:
         return []
     chains, offset = traced
-    candidates, branches = _wire_candidates(chains, offset, context, config, caps_hit)
-    if config.max_wires >= 2 and branches and candidates:
-        candidates = _with_forks(candidates, branches, context, config)
+    candidates = wire_candidates(chains, offset, context, config, caps_hit)
     return _wire_detections(candidates, config)
 
 
@@ -192,92 +179,8 @@ def _limit_skeleton(
     skeleton[skeleton] = fits[labels[skeleton]]
 
 
-def _wire_candidates(
-    chains: list[np.ndarray],
-    offset: np.ndarray,
-    context: _TipContext,
-    config: GeometryConfig,
-    caps_hit: dict[str, int],
-) -> tuple[list[_Candidate], list[np.ndarray]]:
-    """Step 3: smooth every chain long enough to be a wire or a fork's branch (at most
-    ``max_wire_chains``, longest first), orient it tip first and score it.
-
-    Returns the wire candidates and the smoothed pieces long enough to be a fork's branch.
-    """
-    shape = context.wire_prob.shape
-    shortest = max(min(config.min_wire_length_px, config.fork_min_branch_px or math.inf), 2.0)
-    lengths = [_path_length(chain) for chain in chains]
-    long_enough = [index for index, length in enumerate(lengths) if length >= shortest]
-    if len(long_enough) > config.max_wire_chains:
-        caps_hit["wire_chains"] += len(long_enough) - config.max_wire_chains
-        # the longest ones, in their original order
-        long_enough = sorted(
-            sorted(long_enough, key=lambda index: -lengths[index])[: config.max_wire_chains]
-        )
-    candidates: list[_Candidate] = []
-    branches: list[np.ndarray] = []
-    for chain in (chains[index] for index in long_enough):
-        centerline = _smooth_centerline(chain + offset, config)
-        # Smoothing and junction curves may overshoot the grid by a fraction of a pixel.
-        np.clip(centerline, 0.0, (shape[1] - 1, shape[0] - 1), out=centerline)
-        length = _path_length(centerline)
-        if len(centerline) < 2:
-            continue
-        if config.fork_min_branch_px and length >= config.fork_min_branch_px:
-            branches.append(centerline)
-        if length < config.min_wire_length_px:
-            continue  # too short for a wire of its own (or smoothing shortened it)
-        centerline, tip_heat = _orient_tip_first(centerline, context, config)
-        confidence = _wire_confidence(centerline, tip_heat, length, context, config)
-        candidates.append((confidence, centerline, length))
-    return candidates, branches
-
-
-def _with_forks(
-    candidates: list[_Candidate],
-    branches: list[np.ndarray],
-    context: _TipContext,
-    config: GeometryConfig,
-) -> list[_Candidate]:
-    """Step 4: add the second wire of every fork (branch + shared trunk), ranked below
-    the wire it leaves, and drop the branches that became forks as wires of their own."""
-    shape = context.wire_prob.shape
-    forks: list[_Candidate] = []
-    # A branch attaches within junction_trim_px + 2 of the trunk (see _fork_wire): one
-    # with neither end in the trunk's box grown by that much is skipped cheaply.
-    reach = config.junction_trim_px + 2.0
-    branch_ends = [(*branch[0].tolist(), *branch[-1].tolist()) for branch in branches]
-    for confidence, trunk, _ in candidates:
-        x_low, y_low = (trunk.min(axis=0) - reach).tolist()
-        x_high, y_high = (trunk.max(axis=0) + reach).tolist()
-        for branch, (xa, ya, xb, yb) in zip(branches, branch_ends, strict=True):
-            if not (
-                (x_low <= xa <= x_high and y_low <= ya <= y_high)
-                or (x_low <= xb <= x_high and y_low <= yb <= y_high)
-            ):
-                continue
-            fork = _fork_wire(branch, trunk, config)
-            if fork is None:
-                continue
-            np.clip(fork, 0.0, (shape[1] - 1, shape[0] - 1), out=fork)
-            length = _path_length(fork)
-            # a fork never outranks the wire it leaves: the primary tip stays put
-            tip_heat = _tip_heat(fork[0], context, config)
-            fork_confidence = _wire_confidence(fork, tip_heat, length, context, config)
-            rank = min(fork_confidence, _FORK_RANK * confidence)
-            forks.append((rank, fork, length))
-    # a branch that became a fork is not also a wire of its own
-    used = [fork[1][0] for fork in forks]
-    kept = [
-        c
-        for c in candidates
-        if not any(np.hypot(*(c[1][[0, -1]] - tip).T).min() < 1.0 for tip in used)
-    ]
-    return kept + forks
-
-
-def _wire_detections(candidates: list[_Candidate], config: GeometryConfig) -> list[WireDetection]:
-    """Step 5: the ``max_wires`` most confident candidates as detections, ``wire_id`` 0
+def _wire_detections(candidates: list[Candidate], config: GeometryConfig) -> list[WireDetection]:
+    """Step 4: the ``max_wires`` most confident candidates as detections, ``wire_id`` 0
     first."""
     candidates = sorted(candidates, key=lambda item: -item[0])
     wires = []

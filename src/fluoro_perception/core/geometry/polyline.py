@@ -14,6 +14,7 @@ by the cubic Savitzky-Golay fit) and fails on short or degenerate inputs: kept a
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 
@@ -92,17 +93,27 @@ def _smooth_centerline(points: np.ndarray, config: GeometryConfig) -> np.ndarray
 def _trim(points: np.ndarray, length_px: float, at_start: bool) -> np.ndarray:
     """Drop up to ``length_px`` of arc length from one end (keep at least half)."""
     ordered = points if at_start else points[::-1]
-    # Arc length of the first points only, enough when it reaches twice the trimmed
-    # length (then the half-length rule cannot apply); the whole path otherwise.
-    head = ordered[: int(4 * length_px) + 8]
-    arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(head, axis=0).T))])
-    if arc[-1] < 2 * length_px and len(head) < len(ordered):
-        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(ordered, axis=0).T))])
+    # Walk the arc from that end in plain Python (a few dozen points: cheaper than numpy
+    # calls); enough once it reaches twice the trimmed length (then the half-length rule
+    # cannot apply), else over the whole path.
+    head = int(4 * length_px) + 8
+    arc = _arc_from_start(ordered[:head].tolist())
+    if arc[-1] < 2 * length_px and len(ordered) > head:
+        arc = _arc_from_start(ordered.tolist())
     limit = min(length_px, 0.5 * arc[-1])
-    first = int(np.searchsorted(arc, limit, side="left"))
-    first = min(first, len(ordered) - 1)
+    first = min(bisect.bisect_left(arc, limit), len(ordered) - 1)
     kept = ordered[first:]
     return kept if at_start else kept[::-1]
+
+
+def _arc_from_start(points: list[list[float]]) -> list[float]:
+    """Cumulative arc length at each point of a polyline given as ``[[x, y], ...]``."""
+    arc = [0.0]
+    total = 0.0
+    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True):
+        total += math.hypot(x1 - x0, y1 - y0)
+        arc.append(total)
+    return arc
 
 
 def _turning_angle(points: np.ndarray) -> float:

@@ -33,9 +33,9 @@ def _window(array: np.ndarray, point: np.ndarray, radius: int) -> np.ndarray:
 
 def _sample_nearest(array: np.ndarray, points: np.ndarray) -> np.ndarray:
     height, width = array.shape
-    xs = np.clip(np.rint(points[:, 0]).astype(np.intp), 0, width - 1)
-    ys = np.clip(np.rint(points[:, 1]).astype(np.intp), 0, height - 1)
-    return array[ys, xs]
+    indices = np.rint(points).astype(np.intp)  # (n, 2) x, y
+    np.clip(indices, 0, (width - 1, height - 1), out=indices)
+    return array[indices[:, 1], indices[:, 0]]
 
 
 @dataclass(frozen=True)
@@ -141,12 +141,20 @@ def _wire_confidence(
     (blended with the tip-heatmap response when there is a heatmap), reduced for wires
     shorter than ``confidence_full_length_px``."""
     mean_prob = float(_sample_nearest(context.wire_prob, centerline).mean())
+    return _blended_confidence(mean_prob, tip_heat, length, context, config)
+
+
+def _blended_confidence(
+    mean_prob: float, tip_heat: float, length: float, context: _TipContext,
+    config: GeometryConfig,
+) -> float:  # fmt: skip
+    """:func:`_wire_confidence` from the mean wire probability along the centerline."""
     confidence = mean_prob
     if context.tip_prob is not None:
         confidence = (1 - _CONFIDENCE_TIP_SHARE) * mean_prob + _CONFIDENCE_TIP_SHARE * tip_heat
     # Short fragments are less likely to be a whole wire.
     confidence *= min(1.0, length / config.confidence_full_length_px)
-    return float(np.clip(confidence, 0.0, 1.0))
+    return min(max(confidence, 0.0), 1.0)
 
 
 def _orient_tip_first(
