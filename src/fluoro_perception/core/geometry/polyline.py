@@ -96,10 +96,10 @@ def _trim(points: np.ndarray, length_px: float, at_start: bool) -> np.ndarray:
     # Walk the arc from that end in plain Python (a few dozen points: cheaper than numpy
     # calls); enough once it reaches twice the trimmed length (then the half-length rule
     # cannot apply), else over the whole path.
-    head = int(4 * length_px) + 8
+    head = int(3 * length_px) + 2  # skeleton steps are 1 or 1.4 px
     arc = _arc_from_start(ordered[:head].tolist())
     if arc[-1] < 2 * length_px and len(ordered) > head:
-        arc = _arc_from_start(ordered.tolist())
+        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(ordered, axis=0).T))]).tolist()
     limit = min(length_px, 0.5 * arc[-1])
     first = min(bisect.bisect_left(arc, limit), len(ordered) - 1)
     kept = ordered[first:]

@@ -111,12 +111,17 @@ def _skeleton_edges(skeleton: np.ndarray) -> tuple[list[_Edge], np.ndarray, np.n
         The edges; the neighbour count of every skeleton pixel ``(n,)``; the pixel
         coordinates ``(n, 2)`` (x, y) in the padded array.
     """
-    ys, xs = np.nonzero(skeleton)
-    count = len(ys)
-    index = np.full(skeleton.shape, -1, dtype=np.int64)
-    index[ys, xs] = np.arange(count)
+    # flat indices (row-major, as np.nonzero orders them, several times faster)
+    width = skeleton.shape[1]
+    flat = np.flatnonzero(skeleton)
+    ys, xs = np.divmod(flat, width)
+    count = len(flat)
+    index = np.full(skeleton.size, -1, dtype=np.int64)
+    index[flat] = np.arange(count)
     # (n, 8) neighbour indices (-1 = none); the zero border keeps indexing in range.
-    neighbours = np.stack([index[ys + dy, xs + dx] for dy, dx in _NEIGHBOUR_OFFSETS], axis=1)
+    neighbours = np.stack(
+        [index[flat + (dy * width + dx)] for dy, dx in _NEIGHBOUR_OFFSETS], axis=1
+    )
     degree = (neighbours >= 0).sum(axis=1)
     pixel_xy = np.stack([xs, ys], axis=1).astype(np.float64)
     is_node = (degree != 2).tolist()

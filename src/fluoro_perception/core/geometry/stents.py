@@ -163,12 +163,8 @@ _PIXEL_CORNERS = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
 
 
 def _is_polygon(outline: np.ndarray) -> bool:
-    """At least 3 distinct vertices enclosing a non-zero area (shoelace formula)."""
-    if len(np.unique(outline, axis=0)) < 3:
-        return False
-    x, y = outline[:, 0].astype(np.float64), outline[:, 1].astype(np.float64)
-    area = 0.5 * abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1)))
-    return area > 1e-6
+    """A non-zero enclosed area (shoelace formula), so at least 3 distinct vertices."""
+    return len(outline) >= 3 and cv2.contourArea(outline) > 1e-6
 
 
 def _pixel_hull(points: np.ndarray) -> np.ndarray:
