@@ -3,13 +3,14 @@ resampling and Savitzky-Golay smoothing of centerlines.
 
 Smoothing is a Savitzky-Golay filter (scipy's coefficients, one ``np.convolve`` per
 axis) rather than a smoothing spline (``scipy.interpolate.splprep`` / ``splev``, no new
-dependency either). Measured 2026-12-02 on the 2-core AMD EPYC development machine with
-a training running (wall, best of 3, median over the 324 skeleton edges longer than
-30 px of 48 simulator frames through the shipped model, median 42 points):
-:func:`_smooth_centerline` 0.085-0.091 ms, ``splprep(s=n/2)`` + ``splev`` at 1 px
-0.070-0.079 ms per centerline. The spline would save ~0.1 ms per frame (~8 centerlines)
-but changes the centerline's shape (a smoothing factor to tune; J-tip curvature is kept
-by the cubic Savitzky-Golay fit) and fails on short or degenerate inputs: kept as is.
+dependency either). Measured 2026-12-02 03:06 UTC on the 2-core AMD EPYC development
+machine with a training running (wall, best of 3, median over the 324 skeleton edges
+longer than 30 px of 48 simulator frames through the shipped model, median 42 points,
+two runs): :func:`_smooth_centerline` 0.055-0.057 ms, ``splprep(s=n/2)`` + ``splev`` at
+1 px 0.044-0.056 ms per centerline. The spline would save at most ~0.1 ms per frame
+(~8-16 centerlines) but changes the centerline's shape (a smoothing factor to tune;
+J-tip curvature is kept by the cubic Savitzky-Golay fit) and fails on short or
+degenerate inputs: kept as is.
 """
 
 from __future__ import annotations

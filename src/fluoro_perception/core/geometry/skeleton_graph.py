@@ -2,33 +2,33 @@
 simplify the graph (junction clusters, spurs, close junctions) and pair edge ends at
 every junction by straightness.
 
-Written here rather than taken from a library; measured 2026-12-02 on the 2-core AMD
-EPYC development machine with a training running on both cores (wall time, best of 3
-per skeleton, median over the 48 wire skeletons of 24 simulator + 24 distractor-dense
-frames through the shipped model, median 832 skeleton px; "adversarial" is one skeleton
-of 40 crossing 3 px lines, 6,646 px; two runs each):
+Written here rather than taken from a library; measured 2026-12-02 03:06 UTC on the
+2-core AMD EPYC development machine with a training running on both cores (wall time,
+best of 3 per skeleton, median over the 48 wire skeletons of 24 simulator + 24
+distractor-dense frames through the shipped model, median 832 skeleton px;
+"adversarial" is one skeleton of 40 crossing 3 px lines, 6,646 px; two runs each):
 
 ================================  ===============  ===============  ====================
 skeleton -> edges                 sim frames       adversarial      cost of the library
 ================================  ===============  ===============  ====================
-``_skeleton_edges`` (here)        1.4-1.5 ms       11.5-12.7 ms     none
-skan 0.13.1 ``Skeleton`` + paths  4.1-4.5 ms       25.6-25.8 ms     new dependency: skan
+``_skeleton_edges`` (here)        0.61-0.65 ms     4.1-5.3 ms       none
+skan 0.13.1 ``Skeleton`` + paths  2.6-3.5 ms       13.8-17.1 ms     new dependency: skan
                                                                     + numba + llvmlite +
                                                                     pandas, ~300 MB
                                                                     installed; import
-                                                                    0.8-1.1 s, first
-                                                                    call (JIT) 5.1-5.4 s
-networkx 3.6 pixel graph and      2.1-2.4 ms       17.6-33.8 ms     not a runtime
+                                                                    0.8-5.1 s, first
+                                                                    call (JIT) 4.1-5.5 s
+networkx 3.6 pixel graph and      1.7-2.1 ms       19.5-20.3 ms     not a runtime
 degrees only (no paths yet)                                         dependency (19 MB,
                                                                     in the lock through
                                                                     torch); import
-                                                                    0.23-0.30 s
+                                                                    0.22-1.4 s
 ================================  ===============  ===============  ====================
 
 Union-find: ``_UnionFind`` (here) against ``scipy.cluster.hierarchy.DisjointSet``
-(scipy is already a dependency) inside :func:`_simplify_graph`: 1.8-2.0 ms against
-2.1-2.5 ms per sim skeleton; building it for 832 pixels 0.03-0.06 ms against
-0.65-0.88 ms (DisjointSet keeps dicts of Python objects).
+(scipy is already a dependency) inside :func:`_simplify_graph`: 0.82-0.92 ms against
+1.2-1.7 ms per sim skeleton (5.7-10.1 against 15.1-16.0 ms adversarial); building it for
+832 pixels 0.02 ms against 0.26-0.60 ms (DisjointSet keeps dicts of Python objects).
 
 Decision: no new dependency and no library swap; neither is faster, skan would add
 ~300 MB and seconds of start-up to the node, and the junction pairing by straightness
