@@ -375,3 +375,181 @@ def test_geometry_maps_count_the_caps_that_bite() -> None:
         bench_geometry_maps(repeats=0)
     with pytest.raises(ValueError, match="map kind"):
         adversarial_map("zebra")
+
+
+# ------------------------------------------------------------------ every output subscribed
+
+
+def test_dds_run_with_every_output_subscribed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fluoro_perception.bench.dds import CORE_TOPICS
+    from fluoro_perception.topics import perception_topics
+
+    model = make_random_onnx_model(tmp_path / "tiny.onnx", input_size=(SIZE, SIZE))
+    out = tmp_path / "bench.json"
+    args = _bench_args(
+        ["--quick", "--model", str(model), "--size", str(SIZE), "--content", "distractors",
+         "--subscribe", "all", "--rates", str(DDS_RATE_HZ), "--dds-duration", "1.0",
+         "--frames", "2", "--geometry-maps", "0", "--providers", "cpu", "--skip-torch",
+         "--no-peak-search", "--json", str(out)]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    report = json.loads(out.read_text())
+    assert report["meta"]["subscribe"] == "all"
+    dds = report["dds"]
+    assert dds["content"] == "distractors" and dds["subscribe"] == "all"
+    assert dds["subscribed_topics"] == list(perception_topics())
+    (row,) = dds["rates"]
+    assert row["published"] == row["received"] + row["dropped"]
+    assert row["answered_percent"] == pytest.approx(100.0 * row["received"] / row["published"])
+    assert set(row["topics"]) == set(perception_topics())
+    assert row["core_topics"] == list(CORE_TOPICS)
+    for item in row["topics"].values():
+        assert 0 <= item["received"] <= row["published"]
+        if item["received"]:
+            _positive_summary(item["latency_ms"], item["received"])
+    assert row["topics"]["tips"]["received"] == row["received"]
+    assert 0 <= row["core_complete"] <= row["received"]
+    if row["core_complete"]:
+        core = row["latency_core_ms"]
+        _positive_summary(core, row["core_complete"])
+        # the core outputs are complete no earlier than their first one (tips) arrived
+        assert core["median"] >= row["topics"]["tips"]["latency_ms"]["min"]
+    split = row["node_split"]
+    assert split is not None, "no node diagnostics in the run"
+    assert split["core_ms"] > 0 and split["markers_ms"] >= 0
+    assert split["publish_core_ms"] >= 0
+    assert split["overlay_ms"] is None or split["overlay_ms"] >= 0
+    assert 0 <= split["side_share_percent"] <= 100
+    assert row["subscriber_cpu_percent"] >= 0 and row["publisher_cpu_percent"] >= 0
+    printed = capsys.readouterr().out
+    assert "answered %" in printed and "core p95 ms" in printed
+    assert "per output topic" in printed and "overlay" in printed and "markers" in printed
+
+
+def test_subscribed_topics_and_bad_modes() -> None:
+    from fluoro_perception.bench.dds import subscribed_topics
+
+    assert subscribed_topics("tip") == {
+        "tips": "/fluoro/perception/guidewire/tips",
+        "labels": "/fluoro/perception/labels",
+    }
+    every = subscribed_topics("all")
+    assert every["overlay"] == "/fluoro/perception/overlay" and len(every) == 11
+    with pytest.raises(ValueError, match="subscribe"):
+        subscribed_topics("some")
+    with pytest.raises(SystemExit):
+        _bench_args(["--subscribe", "some"])
+
+
+def test_bad_node_param_fails_with_one_line(tmp_path: Path) -> None:
+    model = make_random_onnx_model(tmp_path / "tiny.onnx", input_size=(SIZE, SIZE))
+    args = _bench_args(["--quick", "--model", str(model), "--node-param", "overlay_enabled"])
+    with pytest.raises(ValueError, match="NAME:=VALUE"):
+        args.func(args)
+
+
+def test_topic_latencies_core_is_the_last_core_output_of_each_frame() -> None:
+    from fluoro_perception.bench.dds import topic_latencies
+
+    ms = 1_000_000
+    records = [
+        {"t": "tips", "stamp": 0, "recv": 2 * ms},
+        {"t": "guidewire_mask", "stamp": 0, "recv": 3 * ms},
+        {"t": "stent_mask", "stamp": 0, "recv": 4 * ms},
+        {"t": "labels", "stamp": 0, "recv": 5 * ms},
+        {"t": "labels", "stamp": 0, "recv": 50 * ms},  # duplicate: the first receipt counts
+        {"t": "overlay", "stamp": 0, "recv": 9 * ms},
+        {"t": "tips", "stamp": 100 * ms, "recv": 101 * ms},  # masks never came: incomplete
+        {"t": "diag", "recv": 6 * ms, "values": {}},
+    ]
+    keys = ["tips", "guidewire_mask", "stent_mask", "labels", "overlay", "markers"]
+    result = topic_latencies([0, 100 * ms], records, keys)
+    assert result["topics"]["tips"]["received"] == 2
+    assert result["topics"]["labels"]["latency_ms"]["max"] == pytest.approx(5.0)
+    assert result["topics"]["overlay"]["latency_ms"]["median"] == pytest.approx(9.0)
+    assert result["topics"]["markers"] == {"received": 0, "latency_ms": None}
+    assert result["core_complete"] == 1
+    assert result["latency_core_ms"]["median"] == pytest.approx(5.0)
+
+
+def test_node_split_from_stage_medians() -> None:
+    from fluoro_perception.bench.dds import node_split
+
+    values = {f"stage_p50_ms.{name}": "1.0" for name in
+              ("preprocess", "inference", "decode", "geometry", "tracking", "masks")}  # fmt: skip
+    values.update({"stage_p50_ms.total": "6.0", "stage_p50_ms.publish": "3.0",
+                   "stage_p50_ms.markers": "1.0", "stage_p50_ms.overlay": "2.0"})  # fmt: skip
+    split = node_split(values)
+    # total is not a stage of its own: 6 pipeline stages + publish 3 - markers 1
+    assert split["core_ms"] == pytest.approx(8.0) and split["publish_core_ms"] == pytest.approx(2.0)
+    assert split["markers_ms"] == 1.0 and split["overlay_ms"] == 2.0
+    assert split["side_share_percent"] == pytest.approx(100.0 * 3.0 / 11.0)
+    assert node_split(None) is None and node_split({"stage_p50_ms.total": "6.0"}) is None
+
+
+def test_node_publishes_core_outputs_before_overlay_and_markers(tmp_path: Path) -> None:
+    """Same frame: tips, masks and labels are sent before its markers and its overlay."""
+    import threading
+    import time
+
+    import numpy as np
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from fluoro_perception.bench.dds import CORE_TOPICS
+    from fluoro_perception.nodes import conversions as conv
+    from fluoro_perception.nodes.segmentation_node import SegmentationNode
+
+    model = make_random_onnx_model(tmp_path / "tiny.onnx", input_size=(SIZE, SIZE))
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    class Recorder:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        def publish(self, _msg: object) -> None:
+            with lock:
+                sent.append(self.key)
+
+    node = SegmentationNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("model.path", value=str(model)),
+            Parameter("model.providers", value=["CPUExecutionProvider"]),
+            Parameter("model.warmup_runs", value=0),
+        ],
+    )
+    real_outputs = node._outputs
+    try:
+        assert node._state_machine.current_state[1] == "active"  # autostart
+        node._outputs = {key: Recorder(key) for key in real_outputs}
+        image = np.full((SIZE, SIZE), 200, np.uint8)
+        for _ in range(3):
+            with lock:
+                sent.clear()
+            msg = conv.image_to_msg(image, "mono8", conv.make_header(time.time_ns(), "bench"))
+            node._process(msg, time.monotonic())  # as the worker does
+            deadline = time.monotonic() + 20.0
+            while time.monotonic() < deadline:
+                with lock:
+                    if "overlay" in sent:
+                        break
+                time.sleep(0.01)
+            with lock:
+                order = list(sent)
+            assert "overlay" in order and "markers" in order, order
+            last_core = max(order.index(key) for key in CORE_TOPICS)
+            assert last_core < order.index("markers") and last_core < order.index("overlay")
+        _level, _message, values = node.diagnostics_values()
+        assert float(values["stage_p50_ms.markers"]) >= 0
+        assert float(values["stage_p50_ms.overlay"]) > 0
+        assert float(values["stage_p50_ms.publish"]) >= float(values["stage_p50_ms.markers"])
+    finally:
+        node._outputs = real_outputs
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

@@ -14,11 +14,21 @@ Three processes on one machine, as on the robot::
   process and one discovery.
 * The subscriber records, for every message of ``perception/guidewire/tips`` (the first
   pose output, published for every fresh frame) and ``perception/labels`` (the last image
-  output), the header stamp and its own wall-clock receive time, plus the node's
-  ``/diagnostics`` counters, one JSON line each.
+  output) - or, with ``subscribe="all"``, of EVERY output topic of the node
+  (:func:`fluoro_perception.topics.perception_topics`: masks, labels, poses, overlay,
+  markers), as a viewer listening to everything would - the header stamp and its own
+  wall-clock receive time, plus the node's ``/diagnostics`` values, one JSON line each.
 * Latency = receive time - header stamp (one clock: same machine). Dropped frames =
-  published - received on the tips topic, per run, matched by stamp; the frames of a
-  short warm-up before each run are published but not counted.
+  published - received on the tips topic, per run, matched by stamp; answered % = the
+  received share; the frames of a short warm-up before each run are published but not
+  counted. With every topic subscribed, ``latency_core_ms`` is per frame the time until
+  all of its always-published core outputs (:data:`CORE_TOPICS`) have arrived, and each
+  topic has its own count and latency (the overlay and markers among them).
+* The node's split between core outputs and overlay/markers comes from its stage
+  timings on ``/diagnostics`` (``stage_p50_ms.<stage>`` of the last message of the run):
+  pipeline stages and ``publish`` - ``markers`` on the worker thread, ``overlay`` on the
+  overlay thread (see :func:`node_split`).
+* The publisher sends frames of ``content`` (:data:`fluoro_perception.bench.CONTENTS`).
 
 Every process runs with one random ``ROS_DOMAIN_ID`` (1-101) and
 ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` so that parallel runs never hear each other.
@@ -42,7 +52,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fluoro_perception.bench import CONTENTS
 from fluoro_perception.bench.report import summarize_ms
+from fluoro_perception.topics import perception_topics
 
 NAMESPACE = "/fluoro"
 IMAGE_TOPIC = f"{NAMESPACE}/image_raw"
@@ -61,7 +73,16 @@ NODE_COUNTERS = (
     "dropped.out_of_order",
     "dropped.processing_error",
     "tips_withheld",
+    "overlays_skipped",
 )
+#: What the subscriber listens to: ``tip`` = the tips and labels topics, ``all`` = every
+#: output topic of the node.
+SUBSCRIBE_MODES = ("tip", "all")
+#: Output keys the node publishes for EVERY fresh frame (the core outputs; the other
+#: pose topics depend on what was found, overlay and markers are for people).
+CORE_TOPICS = ("tips", "guidewire_mask", "stent_mask", "labels")
+#: Node stages of the worker thread before its first publish (``FrameResult.timings_ms``).
+PIPELINE_STAGE_KEYS = ("preprocess", "inference", "decode", "geometry", "tracking", "masks")
 _NS_PER_S = 1_000_000_000
 _MAX_RATE_HZ = 200.0
 
@@ -74,6 +95,7 @@ def _publisher_main(argv: Sequence[str]) -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--distinct-frames", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--content", default="sim", choices=CONTENTS)
     parser.add_argument("--qos", default="sensor_data", choices=("sensor_data", "reliable"))
     parser.add_argument("--depth", type=int, default=1)
     args = parser.parse_args(argv)
@@ -81,12 +103,14 @@ def _publisher_main(argv: Sequence[str]) -> int:
     import rclpy
     from sensor_msgs.msg import Image
 
-    from fluoro_perception.bench.inprocess import FRAME_ID, ping_pong_indices, render_frames
+    from fluoro_perception.bench.inprocess import FRAME_ID, content_images, ping_pong_indices
     from fluoro_perception.nodes import conversions as conv
     from fluoro_perception.nodes.segmentation_node import qos_profile
 
-    frames = render_frames(args.distinct_frames, args.size, args.seed)
-    messages = [conv.image_to_msg(f.image, "mono8", conv.make_header(0, FRAME_ID)) for f in frames]
+    images = content_images(args.content, args.distinct_frames, args.size, args.seed)
+    messages = [
+        conv.image_to_msg(image, "mono8", conv.make_header(0, FRAME_ID)) for image in images
+    ]
     rclpy.init(args=[])
     node = rclpy.create_node("fluoro_bench_publisher")
     publisher = node.create_publisher(Image, IMAGE_TOPIC, qos_profile(args.qos, args.depth))
@@ -150,15 +174,14 @@ def _subscriber_main(argv: Sequence[str]) -> int:
     parser.add_argument("--stop", type=Path, required=True)
     parser.add_argument("--qos", default="reliable", choices=("sensor_data", "reliable"))
     parser.add_argument("--max-s", type=float, default=3600.0)
+    parser.add_argument("--subscribe", default="tip", choices=SUBSCRIBE_MODES)
     args = parser.parse_args(argv)
 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import PoseArray
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import Image
 
-    from fluoro_perception.nodes.segmentation_node import qos_profile
+    from fluoro_perception.nodes.segmentation_node import OUTPUT_TOPICS, qos_profile
 
     rclpy.init(args=[])
     node = rclpy.create_node("fluoro_bench_subscriber")
@@ -167,7 +190,9 @@ def _subscriber_main(argv: Sequence[str]) -> int:
     def record(kind: str) -> Callable[[Any], None]:
         def callback(msg: Any) -> None:
             received_ns = time.time_ns()
-            stamp_ns = int(msg.header.stamp.sec) * _NS_PER_S + int(msg.header.stamp.nanosec)
+            # a MarkerArray has no header: its first marker (DELETEALL) carries the frame's
+            header = msg.markers[0].header if kind == "markers" else msg.header
+            stamp_ns = int(header.stamp.sec) * _NS_PER_S + int(header.stamp.nanosec)
             stream.write(json.dumps({"t": kind, "stamp": stamp_ns, "recv": received_ns}) + "\n")
             stream.flush()
 
@@ -183,8 +208,10 @@ def _subscriber_main(argv: Sequence[str]) -> int:
                 stream.flush()
 
     output_qos = qos_profile(args.qos, 50)
-    tips = node.create_subscription(PoseArray, TIPS_TOPIC, record("tips"), output_qos)
-    labels = node.create_subscription(Image, LABELS_TOPIC, record("labels"), output_qos)
+    subscriptions = [
+        node.create_subscription(OUTPUT_TOPICS[key][1], topic, record(key), output_qos)
+        for key, topic in subscribed_topics(args.subscribe).items()
+    ]
     node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, on_diagnostics, 10)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -192,11 +219,7 @@ def _subscriber_main(argv: Sequence[str]) -> int:
     try:
         while not args.stop.exists() and time.monotonic() < give_up:
             executor.spin_once(timeout_sec=0.05)
-            if (
-                not args.ready.exists()
-                and tips.get_publisher_count()
-                and labels.get_publisher_count()
-            ):
+            if not args.ready.exists() and all(s.get_publisher_count() for s in subscriptions):
                 args.ready.write_text("ready\n")
     finally:
         stream.close()
@@ -206,6 +229,16 @@ def _subscriber_main(argv: Sequence[str]) -> int:
 
 
 # ------------------------------------------------------------------ orchestrator
+
+
+def subscribed_topics(subscribe: str) -> dict[str, str]:
+    """Output key -> absolute topic the subscriber listens to in mode ``subscribe``."""
+    if subscribe not in SUBSCRIBE_MODES:
+        raise ValueError(f"subscribe {subscribe!r}; expected one of {list(SUBSCRIBE_MODES)}")
+    topics = {key: topic for key, (topic, _type) in perception_topics(NAMESPACE).items()}
+    if subscribe == "tip":
+        return {"tips": topics["tips"], "labels": topics["labels"]}
+    return topics
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -248,6 +281,107 @@ def match_run(
             first_receive[item["stamp"]] = item["recv"]
     latencies = [(recv - stamp) / 1e6 for stamp, recv in first_receive.items()]
     return len(first_receive), latencies
+
+
+def first_receipts(
+    published_ns: Sequence[int], records: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[int, int]]:
+    """Output key -> {published stamp: first receive time [ns]} of one run (all kinds)."""
+    wanted = set(published_ns)
+    first: dict[str, dict[int, int]] = {}
+    for item in records:
+        kind = item.get("t")
+        if kind == "diag" or item.get("stamp") not in wanted:
+            continue
+        first.setdefault(kind, {}).setdefault(item["stamp"], item["recv"])
+    return first
+
+
+def topic_latencies(
+    published_ns: Sequence[int], records: Sequence[Mapping[str, Any]], topics: Sequence[str]
+) -> dict[str, Any]:
+    """Per output and for the core outputs together: frames that came back, latencies.
+
+    Returns
+    -------
+    dict
+        ``topics`` {key: {``received`` (published stamps received at least once),
+        ``latency_ms`` (summary of first receive - stamp, None when none)}} for each of
+        ``topics``; ``core_complete`` (frames for which every :data:`CORE_TOPICS` output
+        that is in ``topics`` arrived) and ``latency_core_ms`` (per such frame the LAST
+        of those first receipts - stamp: when the frame's core outputs were all there).
+    """
+    first = first_receipts(published_ns, records)
+    per_topic: dict[str, Any] = {}
+    for key in topics:
+        receipts = first.get(key, {})
+        latencies = [(recv - stamp) / 1e6 for stamp, recv in receipts.items()]
+        per_topic[key] = {
+            "received": len(receipts),
+            "latency_ms": summarize_ms(latencies) if latencies else None,
+        }
+    core = [key for key in CORE_TOPICS if key in topics]
+    complete = []
+    for stamp in published_ns:
+        receipts = [first.get(key, {}).get(stamp) for key in core]
+        if core and all(r is not None for r in receipts):
+            complete.append((max(receipts) - stamp) / 1e6)
+    return {
+        "topics": per_topic,
+        "core_topics": core,
+        "core_complete": len(complete),
+        "latency_core_ms": summarize_ms(complete) if complete else None,
+    }
+
+
+def last_diagnostics(
+    records: Sequence[Mapping[str, Any]], start_ns: int, end_ns: int
+) -> dict[str, str] | None:
+    """Values of the last node diagnostics received in ``(start_ns, end_ns]`` (None: none)."""
+    inside = [r for r in records if r.get("t") == "diag" and start_ns < r["recv"] <= end_ns]
+    return dict(inside[-1]["values"]) if inside else None
+
+
+def node_split(values: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """The node's time per frame on core outputs vs overlay and markers [ms], from its
+    diagnostics ``stage_p50_ms.<stage>`` values (medians over its last 200 frames).
+
+    * ``core_ms``: the worker thread until the core outputs are sent = pipeline stages
+      (:data:`PIPELINE_STAGE_KEYS`) + ``publish`` - ``markers``;
+    * ``markers_ms``: the worker's markers, built and sent after the core outputs (they
+      delay the worker's NEXT frame, not this one's core outputs);
+    * ``overlay_ms``: rendering and sending the overlay on the overlay thread (beside the
+      worker: it competes for the CPU, it is never waited for);
+    * ``side_share_percent``: (markers + overlay) / (core + markers + overlay).
+
+    None when there are no stage values (no diagnostics, or a node that predates the
+    ``markers`` stage: then ``markers_ms`` and ``overlay_ms`` are None).
+    """
+    if not values:
+        return None
+
+    def stage(name: str) -> float | None:
+        try:
+            number = float(values[f"stage_p50_ms.{name}"])
+        except (KeyError, ValueError):
+            return None
+        return number if number == number else None  # NaN -> None
+
+    stages = {name: stage(name) for name in (*PIPELINE_STAGE_KEYS, "publish", "markers", "overlay")}
+    if stages["publish"] is None:
+        return None
+    pipeline = sum(v for k, v in stages.items() if k in PIPELINE_STAGE_KEYS and v is not None)
+    markers, overlay = stages["markers"], stages["overlay"]
+    core = pipeline + stages["publish"] - (markers or 0.0)
+    side = (markers or 0.0) + (overlay or 0.0)
+    return {
+        "stages_p50_ms": stages,
+        "core_ms": core,
+        "publish_core_ms": stages["publish"] - (markers or 0.0),
+        "markers_ms": markers,
+        "overlay_ms": overlay,
+        "side_share_percent": 100.0 * side / (core + side) if core + side > 0 else None,
+    }
 
 
 def counter_deltas(
@@ -401,6 +535,9 @@ def bench_dds(
     duration_for_rate: Callable[[float], float] | None = None,
     warmup_s: float = 1.0,
     size: int = 512,
+    content: str = "sim",
+    subscribe: str = "tip",
+    node_params: Sequence[str] = (),
     providers: Sequence[str] = ("CPUExecutionProvider",),
     intra_op_threads: int = 0,
     peak_search: bool = True,
@@ -426,6 +563,13 @@ def bench_dds(
         Frames published before each run and not counted [s].
     size : int
         Frame height and width [px] (mono8).
+    content : str
+        Frames the publisher sends, one of :data:`fluoro_perception.bench.CONTENTS`.
+    subscribe : str
+        ``tip`` (the tips and labels topics) or ``all`` (every output topic of the node,
+        overlay and markers included), :data:`SUBSCRIBE_MODES`.
+    node_params : sequence of str
+        Extra ``NAME:=VALUE`` parameters of the node (e.g. ``overlay_enabled:=false``).
     providers : sequence of str
         ``model.providers`` of the node.
     intra_op_threads : int
@@ -453,11 +597,16 @@ def bench_dds(
     dict
         ``domain_id``, ``rates`` (one row per rate: ``rate_hz``, ``duration_s``,
         ``published``, ``received``, ``dropped`` (= published - received),
-        ``latency_ms`` (tips topic, None when nothing came back), ``latency_last_output_ms``
-        (labels topic), ``output_rate_hz`` (received / duration), ``achieved_rate_hz``
-        (publisher), ``publish_late_ms`` (publisher behind schedule), ``node_cpu_percent``,
-        ``node_counters`` (diagnostics deltas)), ``peak`` (``steps``, ``max_clean_rate_hz``,
-        ``max_output_rate_hz``), ``skipped`` (None).
+        ``answered_percent`` (100 received / published), ``latency_ms`` (tips topic, None
+        when nothing came back), ``latency_last_output_ms`` (labels topic),
+        ``latency_core_ms``, ``core_complete``, ``core_topics`` and ``topics`` (per
+        subscribed output, :func:`topic_latencies`), ``output_rate_hz`` (received /
+        duration), ``achieved_rate_hz`` (publisher), ``publish_late_ms`` (publisher behind
+        schedule), ``node_cpu_percent``, ``subscriber_cpu_percent``,
+        ``publisher_cpu_percent``, ``node_counters`` (diagnostics deltas), ``node_split``
+        (:func:`node_split`)), ``peak`` (``steps``, ``max_clean_rate_hz``,
+        ``max_output_rate_hz``), ``content``, ``subscribe``, ``subscribed_topics``,
+        ``skipped`` (None).
 
     Raises
     ------
@@ -473,6 +622,9 @@ def bench_dds(
     bad_rates = [r for r in rates_hz if not 0 < float(r) <= _MAX_RATE_HZ]
     if bad_rates:
         raise ValueError(f"rates {bad_rates} Hz; expected rates in (0, {_MAX_RATE_HZ:g}] Hz")
+    if content not in CONTENTS:
+        raise ValueError(f"content {content!r}; expected one of {list(CONTENTS)}")
+    topics = subscribed_topics(subscribe)
     env = isolated_dds_env(domain_id)
     domain_id = int(env["ROS_DOMAIN_ID"])
     provider_list = "[" + ", ".join(f"'{p}'" for p in providers) + "]"
@@ -489,19 +641,25 @@ def bench_dds(
             processes.start(
                 "subscriber",
                 [sys.executable, "-m", module, "subscriber", "--records", str(records_path),
-                 "--ready", str(ready_path), "--stop", str(stop_path)],
+                 "--ready", str(ready_path), "--stop", str(stop_path),
+                 "--subscribe", subscribe],
             )  # fmt: skip
+            subscriber_pid = processes.started[-1][1].pid
             processes.start(
                 "segmentation_node",
                 [sys.executable, "-m", "fluoro_perception.nodes.segmentation_node", "--ros-args",
                  "-p", f"model.path:={Path(model_path).resolve()}",
                  "-p", f"model.providers:={provider_list}",
-                 "-p", f"model.intra_op_threads:={int(intra_op_threads)}"],
+                 "-p", f"model.intra_op_threads:={int(intra_op_threads)}",
+                 *[arg for item in node_params for arg in ("-p", item)]],
             )  # fmt: skip
             node_pid = processes.started[-1][1].pid
             processes.start_publisher(
-                [sys.executable, "-m", module, "publisher", "--size", str(size)]
-            )
+                [sys.executable, "-m", module, "publisher", "--size", str(size),
+                 "--content", content]
+            )  # fmt: skip
+            assert processes.publisher is not None
+            side_pids = {"subscriber": subscriber_pid, "publisher": processes.publisher.pid}
             say(f"dds: ROS_DOMAIN_ID {domain_id}; waiting for the node to load the model")
             deadline = time.monotonic() + startup_timeout_s
             processes.publisher_line(READY_LINE, startup_timeout_s)
@@ -520,8 +678,14 @@ def bench_dds(
                     )
                 time.sleep(0.1)
 
+            def cpu_percent(before: float | None, after: float | None, wall: float) -> Any:
+                if before is None or after is None or wall <= 0:
+                    return None
+                return 100.0 * (after - before) / wall
+
             def run(rate_hz: float, duration_s: float) -> dict[str, Any]:
                 cpu_before = process_cpu_s(node_pid)
+                side_before = {name: process_cpu_s(pid) for name, pid in side_pids.items()}
                 wall_before = time.perf_counter()
                 start_ns = time.time_ns()
                 processes.send(
@@ -536,12 +700,18 @@ def bench_dds(
                 if "error" in result:
                     raise RuntimeError(f"DDS bench publisher: {result['error']}")
                 cpu_after = process_cpu_s(node_pid)
+                side_after = {name: process_cpu_s(pid) for name, pid in side_pids.items()}
                 wall = time.perf_counter() - wall_before
                 time.sleep(drain_s)  # late frames and one more diagnostics message
+                end_ns = time.time_ns()
                 records = read_records(records_path)
                 stamps = result["stamps_ns"]
                 received, latencies = match_run(stamps, records, "tips")
                 _, last_latencies = match_run(stamps, records, "labels")
+                side_cpu = {
+                    name: cpu_percent(side_before[name], side_after[name], wall)
+                    for name in side_pids
+                }
                 row = {
                     "rate_hz": rate_hz,
                     "duration_s": duration_s,
@@ -549,22 +719,28 @@ def bench_dds(
                     "published": len(stamps),
                     "received": received,
                     "dropped": len(stamps) - received,
+                    "answered_percent": 100.0 * received / len(stamps) if stamps else None,
                     "latency_ms": summarize_ms(latencies) if latencies else None,
                     "latency_last_output_ms": summarize_ms(last_latencies)
                     if last_latencies
                     else None,
+                    **topic_latencies(stamps, records, list(topics)),
                     "output_rate_hz": received / duration_s,
                     "achieved_rate_hz": result["achieved_rate_hz"],
                     "publish_late_ms": result["publish_late_ms"],
-                    "node_cpu_percent": None
-                    if cpu_before is None or cpu_after is None
-                    else 100.0 * (cpu_after - cpu_before) / wall,
-                    "node_counters": counter_deltas(records, start_ns, time.time_ns()),
+                    "node_cpu_percent": cpu_percent(cpu_before, cpu_after, wall),
+                    "subscriber_cpu_percent": side_cpu["subscriber"],
+                    "publisher_cpu_percent": side_cpu["publisher"],
+                    "node_counters": counter_deltas(records, start_ns, end_ns),
+                    "node_split": node_split(last_diagnostics(records, start_ns, end_ns)),
                 }
                 p95 = row["latency_ms"]["p95"] if row["latency_ms"] else float("nan")
+                core = row["latency_core_ms"]
                 say(
-                    f"dds: {rate_hz:g} Hz for {duration_s:g} s: published {row['published']}, "
-                    f"received {received}, dropped {row['dropped']}, p95 {p95:.1f} ms"
+                    f"dds: {rate_hz:g} Hz for {duration_s:g} s ({content}, subscribed: "
+                    f"{subscribe}): published {row['published']}, received {received} "
+                    f"({row['answered_percent']:.1f} %), tips p95 {p95:.1f} ms, core outputs "
+                    f"p95 {core['p95'] if core else float('nan'):.1f} ms"
                 )
                 return row
 
@@ -578,7 +754,16 @@ def bench_dds(
                 for item in workdir.iterdir():
                     if item.suffix in (".log", ".jsonl"):
                         shutil.copy2(item, Path(keep_logs) / item.name)
-    return {"domain_id": domain_id, "rates": rows, "peak": peak, "skipped": None}
+    return {
+        "domain_id": domain_id,
+        "content": content,
+        "subscribe": subscribe,
+        "subscribed_topics": list(topics),
+        "node_params": list(node_params),
+        "rates": rows,
+        "peak": peak,
+        "skipped": None,
+    }
 
 
 def _peak_search(

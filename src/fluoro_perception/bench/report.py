@@ -26,6 +26,8 @@ TARGET_INPROCESS_MEDIAN_MS = 40.0
 TARGET_DDS_RATE_HZ = 15.0
 TARGET_DDS_DURATION_S = 60.0
 TARGET_DDS_P95_MS = 60.0
+#: Issue 13: share of frames answered at 15 Hz with a subscriber on every output [%].
+TARGET_DDS_ANSWERED_PERCENT = 98.0
 TARGET_RATIO_VS_ATTENTION_UNET = 4.0
 TARGET_SIZE_PX = 512
 
@@ -264,6 +266,65 @@ def _geometry_maps_lines(section: Mapping[str, Any]) -> list[str]:
     ]  # fmt: skip
 
 
+def _dds_detail_lines(dds: Mapping[str, Any], size_px: Any = None) -> list[str]:
+    """Per-topic latency, the node's core / overlay+markers split, the answered check."""
+    lines: list[str] = []
+    for row in dds.get("rates", []):
+        label = f"{_number(row['rate_hz'])} Hz"
+        topics = row.get("topics") or {}
+        if len(topics) > 2:
+            cells = [
+                [key, item["received"], *_latency_cells(item.get("latency_ms"))[:2]]
+                for key, item in topics.items()
+            ]
+            lines += [
+                f"{label}: per output topic (first receipt of each published frame)",
+                format_table(["topic", "received", "median ms", "p95 ms"], cells),
+            ]
+        split = row.get("node_split")
+        if split:
+            lines.append(
+                f"{label}: node time per frame (stage p50, last 200 frames): core outputs "
+                f"{_number(split['core_ms'])} ms (of which sending {_number(split['publish_core_ms'])} ms); "
+                f"markers {_number(split.get('markers_ms'))} ms, after the core outputs; overlay "
+                f"{_number(split.get('overlay_ms'))} ms on its own thread; overlay + markers "
+                f"{_number(split.get('side_share_percent'))} % of the node's time"
+            )
+        counters = row.get("node_counters") or {}
+        if counters:
+            lines.append(
+                f"{label}: node counters: superseded {counters.get('dropped.superseded', 0)}, "
+                f"stale {counters.get('dropped.stale', 0)}, tips withheld "
+                f"{counters.get('tips_withheld', 0)}, overlays skipped "
+                f"{counters.get('overlays_skipped', 0)}"
+            )
+        if math.isclose(float(row["rate_hz"]), TARGET_DDS_RATE_HZ) and len(topics) > 2:
+            answered = row.get("answered_percent")
+            core = (row.get("latency_core_ms") or {}).get("p95")
+            verdict = (
+                "PASS"
+                if answered is not None
+                and core is not None
+                and answered >= TARGET_DDS_ANSWERED_PERCENT
+                and core <= TARGET_DDS_P95_MS
+                else "FAIL"
+            )
+            caveats = []
+            if size_px is not None and int(size_px) != TARGET_SIZE_PX:
+                caveats.append(f"{size_px} px, the target is for {TARGET_SIZE_PX} px")
+            if float(row["duration_s"]) < TARGET_DDS_DURATION_S:
+                caveats.append(
+                    f"{row['duration_s']:g} s, the target is {TARGET_DDS_DURATION_S:g} s"
+                )
+            lines.append(
+                f"{label}, every output subscribed: answered {_number(answered)} % (target >= "
+                f"{TARGET_DDS_ANSWERED_PERCENT:g} %), core outputs p95 {_number(core)} ms "
+                f"(target <= {TARGET_DDS_P95_MS:g} ms): {verdict}"
+                + (f" (indicative: {'; '.join(caveats)})" if caveats else "")
+            )
+    return lines
+
+
 def format_report(report: Mapping[str, Any]) -> str:
     """The whole report as text tables (what ``fluoro-perception bench`` prints)."""
     meta = report.get("meta", {})
@@ -358,6 +419,7 @@ def format_report(report: Mapping[str, Any]) -> str:
         parts += ["", f"DDS across processes: skipped ({dds['skipped']})"]
     elif dds:
         dds_rows = []
+        core_topics = next((r.get("core_topics") or [] for r in dds.get("rates", [])), [])
         for row in dds.get("rates", []):
             dds_rows.append(
                 [
@@ -366,21 +428,31 @@ def format_report(report: Mapping[str, Any]) -> str:
                     row["published"],
                     row["received"],
                     row["dropped"],
+                    _number(row.get("answered_percent")),
                     *_latency_cells(row.get("latency_ms")),
                     _number((row.get("latency_last_output_ms") or {}).get("p95")),
+                    _number((row.get("latency_core_ms") or {}).get("median")),
+                    _number((row.get("latency_core_ms") or {}).get("p95")),
                     _number(row.get("node_cpu_percent"), 0),
+                    _number(row.get("subscriber_cpu_percent"), 0),
                 ]
             )
         parts += [
             "",
             f"DDS across processes (publisher -> segmentation_node -> subscriber, ROS_DOMAIN_ID "
-            f"{dds.get('domain_id')}, localhost; latency = receive time - header stamp)",
+            f"{dds.get('domain_id')}, localhost; content {dds.get('content', 'sim')}; subscriber "
+            f"on {len(dds.get('subscribed_topics') or ['tips', 'labels'])} output topics "
+            f"({dds.get('subscribe', 'tip')}); latency = receive time - header stamp on the tips "
+            f"topic; core = until {', '.join(core_topics) or 'tips, labels'} of the frame have "
+            "all arrived)",
             format_table(
-                ["rate Hz", "s", "published", "received", "dropped", "median ms", "p95 ms", "jitter ms",
-                 "labels p95 ms", "node CPU %"],
+                ["rate Hz", "s", "published", "received", "dropped", "answered %", "median ms",
+                 "p95 ms", "jitter ms", "labels p95 ms", "core p50 ms", "core p95 ms",
+                 "node CPU %", "sub CPU %"],
                 dds_rows,
             ),
         ]  # fmt: skip
+        parts += _dds_detail_lines(dds, (report.get("meta") or {}).get("size_px"))
         peak = dds.get("peak") or {}
         if peak.get("steps"):
             parts.append(

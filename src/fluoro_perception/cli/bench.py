@@ -9,9 +9,12 @@ Runs, in this order, and prints one table each (plus pass/fail against the targe
    images; per-stage p50/p95/p99, throughput, jitter, CPU %, peak RSS, geometry caps);
    then the geometry alone on adversarial probability maps (tiny blobs, crossing lines,
    rings, a huge blob, all ones, noise), against its p99 <= 8 ms target;
-3. across processes over real DDS: publisher -> segmentation_node -> subscriber at
-   fixed rates, then a peak-throughput search (latency from the header stamp, dropped
-   frames = published - received);
+3. across processes over real DDS: publisher (frames of ``--content``) ->
+   segmentation_node -> subscriber at fixed rates, then a peak-throughput search
+   (latency from the header stamp, dropped frames = published - received, answered %);
+   with ``--subscribe all`` the subscriber listens to every output topic (overlay and
+   markers included) and the report adds per-topic latency, the time until a frame's
+   core outputs have all arrived, and the node's core vs overlay/markers time split;
 4. torch eager baselines at the same input size (MONAI AttentionUnet, BasicUNet, our
    default model) and the ratio "pipeline throughput / AttentionUnet eager throughput".
 
@@ -25,6 +28,7 @@ Examples::
     fluoro-perception bench --json bench.json
     fluoro-perception bench --quick --skip-dds
     fluoro-perception bench --content distractors --skip-dds --skip-torch
+    fluoro-perception bench --content distractors --subscribe all --rates 15 --no-peak-search
     fluoro-perception bench --providers cuda cpu --dds-duration 60 --rates 7.5 15 30
 """
 
@@ -42,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from fluoro_perception.bench import CONTENTS
+from fluoro_perception.bench.dds import SUBSCRIBE_MODES
 from fluoro_perception.cli.argtypes import positive_float, positive_int
 from fluoro_perception.core.engine import DEFAULT_PROVIDERS
 
@@ -111,8 +116,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--content",
         choices=CONTENTS,
         default="sim",
-        help="frames of the in-process run: sim (simulator), distractors (distractor-dense "
-        "simulator frames with contrast), noise (pure noise images); default sim",
+        help="frames of the in-process and DDS runs: sim (simulator), distractors "
+        "(distractor-dense simulator frames with contrast), noise (pure noise images); "
+        "default sim",
+    )
+    parser.add_argument(
+        "--subscribe",
+        choices=SUBSCRIBE_MODES,
+        default="tip",
+        help="what the DDS subscriber process listens to: tip (the tips and labels topics, "
+        "default) or all (every output topic of the node: masks, labels, poses, overlay, "
+        "markers; per-topic latency and the core-outputs latency)",
+    )
+    parser.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra parameter of the DDS run's segmentation_node (repeatable), e.g. "
+        "overlay_enabled:=false",
     )
     parser.add_argument(
         "--geometry-maps",
@@ -352,6 +374,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.threads < 0:
         raise ValueError(f"--threads {args.threads}; expected >= 0 (0 = ORT default)")
+    bad_params = [item for item in args.node_param if ":=" not in item or item.startswith(":=")]
+    if bad_params:
+        raise ValueError(f"--node-param {bad_params}; expected NAME:=VALUE")
     if args.size % 32 and not args.skip_torch:
         raise ValueError(
             f"--size {args.size}; expected a multiple of 32 for the torch baselines (or "
@@ -378,6 +403,8 @@ def run(args: argparse.Namespace) -> int:
                 "quick": bool(args.quick),
                 "size_px": args.size,
                 "content": args.content,
+                "subscribe": args.subscribe,
+                "node_params": list(args.node_param),
                 "threads": args.threads,
                 "providers_requested": providers,
                 "settings": settings,
@@ -457,6 +484,9 @@ def run(args: argparse.Namespace) -> int:
                     duration_for_rate=duration_for_rate,
                     warmup_s=settings["dds_warmup_s"],
                     size=args.size,
+                    content=args.content,
+                    subscribe=args.subscribe,
+                    node_params=args.node_param,
                     providers=providers,
                     intra_op_threads=args.threads,
                     peak_search=not args.no_peak_search,

@@ -25,6 +25,7 @@ transitions, the two worker threads and the publishers share one node state.
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import time
@@ -157,6 +158,9 @@ class SegmentationNode(LifecycleNode):
         # next frame; one slot, the newest wins (skips are counted, not frame drops)
         self._overlay_mailbox = FrameMailbox()
         self._overlay_worker: threading.Thread | None = None
+        # render + publish time of the last overlays [ms] (diagnostics
+        # ``stage_p50_ms.overlay``): appended on the overlay thread, copied under the GIL
+        self._overlay_ms: collections.deque[float] = collections.deque(maxlen=200)
         self._lock = threading.Lock()  # guards engine/pipeline/publishers swaps
         self._engine: InferenceEngine | None = None
         self._pipeline: PerceptionPipeline | None = None
@@ -399,11 +403,13 @@ class SegmentationNode(LifecycleNode):
                 continue
             image, result, header, encoding = item
             try:
+                overlay_start = time.perf_counter()
                 overlay = render_overlay(image, result, encoding)  # (H, W, 3) uint8 RGB
                 with self._lock:
                     publisher = self._outputs.get("overlay")
                 if publisher is not None and self._active.is_set():
                     publisher.publish(conv.image_to_msg(overlay, "rgb8", header))
+                    self._overlay_ms.append((time.perf_counter() - overlay_start) * 1e3)
             except Exception as exc:  # an overlay failure must never stop perception
                 self.get_logger().warning(
                     f"overlay failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
@@ -466,19 +472,23 @@ class SegmentationNode(LifecycleNode):
             )
         self._last_stamp_ns = stamp_ns
         publish_start = time.perf_counter()
-        self._publish(result, image, msg, config)
-        stage_ms = {**result.timings_ms, "publish": (time.perf_counter() - publish_start) * 1e3}
+        markers_ms = self._publish(result, image, msg, config)
+        # "publish" is every message of the worker (core outputs, then markers); "markers"
+        # is the part of it spent on the markers, after the core outputs were sent
+        stage_ms = {**result.timings_ms, "publish": (time.perf_counter() - publish_start) * 1e3,
+                    "markers": markers_ms}  # fmt: skip
         self.stats.note_processed(time.monotonic(), (time.monotonic() - received_s) * 1e3, stage_ms)
         self.stats.note_geometry_caps(result.geometry_caps_hit)
 
     def _publish(
         self, result: FrameResult, image: np.ndarray, msg: Image, config: SegmentationNodeConfig
-    ) -> None:
+    ) -> float:
+        """Publish one frame's outputs; returns the time spent on its markers [ms]."""
         header: Header = msg.header
         with self._lock:
             publishers = dict(self._outputs)
         if not publishers or not self._active.is_set():
-            return
+            return 0.0
         # poses first: they are what the control stack waits for; images and
         # visualization follow
         age_s = self._frame_age_s(result.stamp_ns)
@@ -501,8 +511,11 @@ class SegmentationNode(LifecycleNode):
             (image, result, header, msg.encoding)
         ):
             self.stats.note_overlay_skipped()
-        if fresh and config.markers_enabled:
-            publishers["markers"].publish(conv.markers_msg(result, config.pixel_spacing_m, header))
+        if not (fresh and config.markers_enabled):
+            return 0.0
+        markers_start = time.perf_counter()
+        publishers["markers"].publish(conv.markers_msg(result, config.pixel_spacing_m, header))
+        return (time.perf_counter() - markers_start) * 1e3
 
     def _publish_poses(
         self,
@@ -528,6 +541,9 @@ class SegmentationNode(LifecycleNode):
     def diagnostics_values(self) -> tuple[str, str, dict[str, Any]]:
         """``(level, message, values)`` of the current diagnostics status."""
         values = self.stats.snapshot(time.monotonic())
+        overlay_ms = list(self._overlay_ms)
+        if overlay_ms:  # on its own thread: not part of the frame's latency
+            values["stage_p50_ms.overlay"] = float(np.median(overlay_ms))
         with self._lock:
             engine = self._engine
         values = {
