@@ -399,6 +399,7 @@ def test_dds_run_with_every_output_subscribed(
     assert report["meta"]["subscribe"] == "all"
     dds = report["dds"]
     assert dds["content"] == "distractors" and dds["subscribe"] == "all"
+    assert dds["subscriber_qos"] == "reliable" and report["meta"]["subscriber_qos"] == "reliable"
     assert dds["subscribed_topics"] == list(perception_topics())
     (row,) = dds["rates"]
     assert row["published"] == row["received"] + row["dropped"]
@@ -441,6 +442,8 @@ def test_subscribed_topics_and_bad_modes() -> None:
         subscribed_topics("some")
     with pytest.raises(SystemExit):
         _bench_args(["--subscribe", "some"])
+    with pytest.raises(SystemExit):
+        _bench_args(["--subscriber-qos", "fast"])
 
 
 def test_bad_node_param_fails_with_one_line(tmp_path: Path) -> None:

@@ -538,6 +538,7 @@ def bench_dds(
     content: str = "sim",
     subscribe: str = "tip",
     node_params: Sequence[str] = (),
+    subscriber_qos: str = "reliable",
     providers: Sequence[str] = ("CPUExecutionProvider",),
     intra_op_threads: int = 0,
     peak_search: bool = True,
@@ -570,6 +571,10 @@ def bench_dds(
         overlay and markers included), :data:`SUBSCRIBE_MODES`.
     node_params : sequence of str
         Extra ``NAME:=VALUE`` parameters of the node (e.g. ``overlay_enabled:=false``).
+    subscriber_qos : str
+        QoS of the subscriber's output readers: ``reliable`` (default, as the node
+        publishes) or ``sensor_data`` (best effort: a sample lost on the way is gone
+        instead of repaired late).
     providers : sequence of str
         ``model.providers`` of the node.
     intra_op_threads : int
@@ -642,7 +647,7 @@ def bench_dds(
                 "subscriber",
                 [sys.executable, "-m", module, "subscriber", "--records", str(records_path),
                  "--ready", str(ready_path), "--stop", str(stop_path),
-                 "--subscribe", subscribe],
+                 "--subscribe", subscribe, "--qos", subscriber_qos],
             )  # fmt: skip
             subscriber_pid = processes.started[-1][1].pid
             processes.start(
@@ -760,6 +765,7 @@ def bench_dds(
         "subscribe": subscribe,
         "subscribed_topics": list(topics),
         "node_params": list(node_params),
+        "subscriber_qos": subscriber_qos,
         "rates": rows,
         "peak": peak,
         "skipped": None,

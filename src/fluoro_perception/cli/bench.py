@@ -129,6 +129,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "markers; per-topic latency and the core-outputs latency)",
     )
     parser.add_argument(
+        "--subscriber-qos",
+        choices=("reliable", "sensor_data"),
+        default="reliable",
+        help="QoS of the DDS subscriber's readers: reliable (default, as the node publishes) "
+        "or sensor_data (best effort: samples lost on the way are counted missing instead "
+        "of repaired late)",
+    )
+    parser.add_argument(
         "--node-param",
         action="append",
         default=[],
@@ -405,6 +413,7 @@ def run(args: argparse.Namespace) -> int:
                 "content": args.content,
                 "subscribe": args.subscribe,
                 "node_params": list(args.node_param),
+                "subscriber_qos": args.subscriber_qos,
                 "threads": args.threads,
                 "providers_requested": providers,
                 "settings": settings,
@@ -487,6 +496,7 @@ def run(args: argparse.Namespace) -> int:
                     content=args.content,
                     subscribe=args.subscribe,
                     node_params=args.node_param,
+                    subscriber_qos=args.subscriber_qos,
                     providers=providers,
                     intra_op_threads=args.threads,
                     peak_search=not args.no_peak_search,
