@@ -175,3 +175,19 @@ def test_demo_with_failing_frames_writes_the_rest_and_exits_3(
     stored = json.loads((out / "demo.json").read_text())
     assert stored["frames_dropped"].get("processing_error") == 1
     assert "failed frames: " in captured.out and "(pipeline: 1, metrics:" in captured.out
+
+
+def test_node_failure_detail_survives_later_drops_of_another_reason(tmp_path: Path) -> None:
+    # the node's snapshot keeps the last detail per reason: a superseded frame dropped
+    # after the failure does not hide why the frame failed
+    from fluoro_perception.nodes.perception_stats import PerceptionStats
+
+    stats = PerceptionStats()
+    stats.note_drop("processing_error", "RuntimeError: one frame goes wrong")
+    stats.note_drop("superseded")
+    snapshot = stats.snapshot(0.0)
+    assert snapshot["last_drop"] == "superseded"
+    with FrameErrorLog(tmp_path / "errors.jsonl") as errors:
+        record_node_failures(errors, dict(stats.drops), snapshot)
+    [record] = list(iter_errors(tmp_path / "errors.jsonl"))
+    assert record["reason"].endswith("; last: RuntimeError: one frame goes wrong")

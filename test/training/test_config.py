@@ -140,12 +140,18 @@ def test_config_hash_stable_and_sensitive(tmp_path):
         assert config_hash(load_config(path, [override])) != config_hash(first), override
 
 
+#: Configs that are recipes of an architecture rather than named after one.
+RECIPES = {"default", "transfer"}
+
+
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_configs_load(path):
     config = load_config(path)
     assert config.model.name in available_models()
-    if path.stem != "default":
+    if path.stem in available_models():
         assert config.model.name == path.stem
+    else:  # a config named after no model must be a known recipe
+        assert path.stem in RECIPES, f"{path.name} is neither a model's config nor a recipe"
 
 
 def test_every_model_has_a_config():

@@ -423,7 +423,7 @@ def run(args: argparse.Namespace) -> int:
         dataset_frames=int(args.frames),
     )
     with FrameErrorLog(out / ERRORS_FILE, echo=lambda line: print(line, file=sys.stderr)) as errors:
-        record_node_failures(errors, drops, str(snapshot.get("last_drop", "")))
+        record_node_failures(errors, drops, snapshot)
         try:
             paths, accuracy, _ = evaluate_recorded(
                 out,

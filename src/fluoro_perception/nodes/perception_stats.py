@@ -47,6 +47,9 @@ class PerceptionStats:
         self.image_size_changes = 0
         self.last_image_size = ""
         self.last_drop = ""
+        #: Detail of the last drop of each reason (a later drop of another reason, e.g. a
+        #: superseded frame, must not hide why a frame failed)
+        self.last_drop_detail: dict[str, str] = {}
         #: Frames in which each geometry cost cap left something out (GEOMETRY_CAPS keys).
         self.geometry_caps_hit: collections.Counter[str] = collections.Counter(
             dict.fromkeys(GEOMETRY_CAPS, 0)
@@ -103,6 +106,8 @@ class PerceptionStats:
         with self._lock:
             self.drops[reason] += 1
             self.last_drop = f"{reason}: {detail}" if detail else reason
+            if detail:
+                self.last_drop_detail[reason] = detail
 
     def _rate(self, times: collections.deque[float], now_s: float) -> float:
         recent = [t for t in times if now_s - t <= self._window_s]
@@ -134,6 +139,8 @@ class PerceptionStats:
             }
             for reason in DROP_REASONS:
                 values[f"dropped.{reason}"] = self.drops.get(reason, 0)
+            for reason, detail in self.last_drop_detail.items():
+                values[f"last_drop.{reason}"] = detail
             for name, frames in self.geometry_caps_hit.items():
                 values[f"geometry_caps_hit_{name}"] = frames
             for stage, samples in self._stage_ms.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +38,27 @@ NOT_RECEIVED = "not received by the node (overwritten in its DDS input queue or 
 FAILED_DROP_STAGES = {"decode_error": "decode", "processing_error": "pipeline"}
 
 
-def record_node_failures(errors: Any, drops: dict[str, int], last_drop: str) -> None:
+def record_node_failures(
+    errors: Any, drops: dict[str, int], last_drop: str | Mapping[str, Any]
+) -> None:
     """One ``errors.jsonl`` record per failure kind the segmentation node counted.
 
     The node drops a frame it cannot decode or process and goes on; it keeps counts and
-    the last drop's detail, not the stamps, so the records are unnamed groups.
+    the last drop's detail per reason, not the stamps, so the records are unnamed groups.
+    ``last_drop`` is the node's stats snapshot (its ``last_drop.<reason>`` details) or
+    the ``"reason: detail"`` text of the last drop alone.
     """
     for reason, stage in FAILED_DROP_STAGES.items():
         count = int(drops.get(reason, 0))
         if count <= 0:
             continue
         text = f"segmentation_node dropped {count} frame(s) ({reason})"
-        if last_drop.startswith(f"{reason}: "):
-            text += f"; last: {last_drop.split(': ', 1)[1]}"
+        if isinstance(last_drop, Mapping):
+            detail = str(last_drop.get(f"last_drop.{reason}", ""))
+        else:
+            detail = last_drop.split(": ", 1)[1] if last_drop.startswith(f"{reason}: ") else ""
+        if detail:
+            text += f"; last: {detail}"
         errors.add(None, stage, text, count)
 
 
@@ -173,7 +181,7 @@ def replay_live(
         dataset_frames=frames_in_bag,
     )
     with FrameErrorLog(out / ERRORS_FILE, echo=_echo) as errors:
-        _record_live_failures(errors, summary, str(snapshot.get("last_drop", "")))
+        _record_live_failures(errors, summary, snapshot)
         paths, accuracy_summary, _ = evaluate_recorded(
             out,
             bag_path,
@@ -197,13 +205,13 @@ def _echo(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _record_live_failures(errors: Any, summary: ReplaySummary, last_drop: str) -> None:
+def _record_live_failures(errors: Any, summary: ReplaySummary, snapshot: Mapping[str, Any]) -> None:
     """``errors.jsonl`` records of a live run (unnamed groups: the node keeps no stamps).
 
     The frames the node could not decode or process (:func:`record_node_failures`) and
     the image messages of the bag the player did not publish (storage damage, deadline).
     """
-    record_node_failures(errors, summary.frames_dropped, last_drop)
+    record_node_failures(errors, summary.frames_dropped, snapshot)
     unplayed = summary.frames_in_bag - summary.frames_read
     if unplayed > 0:
         reasons = "; ".join(summary.skipped) or "playback ended early"
