@@ -154,19 +154,12 @@ def make_set(name: str, data: Path, sequences: int | None, foreign: Path, quiet:
     return folder
 
 
-def _lookup(summary: dict, path: str):
-    value = summary
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def _cell(summary: dict, path: str, digits: int) -> str:
+    from fluoro_perception.evaluation.report import summary_value
+
     parts = []
     for key in path.split("|"):
-        value = _lookup(summary, key)
+        value = summary_value(summary, key)
         if value is None:
             parts.append("n/a")
         elif digits == 0:

@@ -37,7 +37,12 @@ from fluoro_perception.evaluation.report.plots import (
     plot_tip_error_cdf,
 )
 from fluoro_perception.evaluation.report.run_info import RunInfo, machine_info, utc_now_iso
-from fluoro_perception.evaluation.report.targets import DEFAULT_TARGETS, Target, evaluate_targets
+from fluoro_perception.evaluation.report.targets import (
+    DEFAULT_TARGETS,
+    Target,
+    evaluate_targets,
+    summary_value,
+)
 from fluoro_perception.evaluation.report.worst import (
     THUMBNAIL_SIDE_PX,
     TRUTH_RGB,
@@ -57,6 +62,7 @@ from fluoro_perception.evaluation.report.writer import (
 )
 
 __all__ = [
+    "summary_value",
     "DEFAULT_TARGETS",
     "LATENCY_FILE",
     "METRICS_FILE",

@@ -106,7 +106,9 @@ DEFAULT_TARGETS: tuple[Target, ...] = (
 )
 
 
-def _lookup(summary: dict, path: str) -> float | None:
+def summary_value(summary: dict, path: str) -> float | None:
+    """The finite number at the dot-separated ``path`` of ``summary`` (``tip_error_px.p95``),
+    or None when it is missing, not a number or not finite."""
     value: Any = summary
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
@@ -128,7 +130,7 @@ def evaluate_targets(summary: dict, targets: tuple[Target, ...] = DEFAULT_TARGET
     """
     rows = []
     for target in targets:
-        value = _lookup(summary, target.metric)
+        value = summary_value(summary, target.metric)
         if value is None:
             passed = None
         elif target.operator == ">=":
