@@ -82,6 +82,24 @@ def _from_unit(unit: np.ndarray, frame: SimFrame, full_scale: float) -> np.ndarr
     return out
 
 
+def unsharp_mask(image: np.ndarray, amount: float, sigma_px: float) -> np.ndarray:
+    """Vendor-style edge enhancement: ``image + amount * (image - blur(image, sigma))``.
+
+    Shared with the training augmentation (``fluoro_training.data.augment``), which draws
+    smaller amounts and radii than the ``display`` style."""
+    blurred = cv2.GaussianBlur(image, (0, 0), sigma_px)
+    return (image + amount * (image - blurred)).astype(np.float32)
+
+
+def sigmoid_lut(image: np.ndarray, gain: float, inside: np.ndarray) -> np.ndarray:
+    """A sigmoid display LUT centred on the field's median grey, rescaled to [0, 1]
+    (shared with the training augmentation, which draws lower gains)."""
+    centre = float(np.median(image[inside])) if inside.any() else 0.5
+    low, high = (1.0 + np.exp(gain * (centre - np.array([0.0, 1.0])))) ** -1.0
+    curve = (1.0 + np.exp(-gain * (image - centre))) ** -1.0
+    return ((curve - low) / max(high - low, 1e-6)).astype(np.float32)
+
+
 def pelvis_transmission(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """``(H, W)`` float32 multiplicative display factor of a pelvis with bowel gas.
 
@@ -178,12 +196,8 @@ class StylePostProcessor:
             blotch *= np.float32(self.noise_level / max(float(blotch.std()), 1e-6))
             unit = unit + blotch + self._banding(unit.shape)
         if "display" in self.factors:
-            blurred = cv2.GaussianBlur(unit, (0, 0), self.unsharp_sigma_px)
-            unit = unit + self.unsharp_amount * (unit - blurred)
-            inside = frame.field_mask
-            centre = float(np.median(unit[inside])) if inside.any() else 0.5
-            low, high = (1.0 + np.exp(self.lut_gain * (centre - np.array([0.0, 1.0])))) ** -1.0
-            unit = ((1.0 + np.exp(-self.lut_gain * (unit - centre))) ** -1.0 - low) / (high - low)
+            unit = unsharp_mask(unit, self.unsharp_amount, self.unsharp_sigma_px)
+            unit = sigmoid_lut(unit, self.lut_gain, frame.field_mask)
             if self._previous is not None and self._previous.shape == unit.shape:
                 unit = self.lag_weight * self._previous + (1.0 - self.lag_weight) * unit
             self._previous = unit.astype(np.float32)
@@ -215,6 +229,8 @@ __all__ = [
     "STYLE_FACTORS",
     "StylePostProcessor",
     "pelvis_transmission",
+    "sigmoid_lut",
     "sim_overrides",
     "styled_frames",
+    "unsharp_mask",
 ]

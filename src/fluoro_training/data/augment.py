@@ -19,6 +19,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# one implementation for the augmentation and the style-held-out renders
+from fluoro_perception.sim.styles import sigmoid_lut, unsharp_mask
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -134,20 +137,6 @@ def _collimate(sample: Sample, rng: np.random.Generator) -> Sample:
         rows = np.clip(np.rint(points[:, 1]).astype(int), 0, height - 1)
         points = points[inside[rows, cols]]
     return Sample(image, labels, points, sample.field_mask & inside)
-
-
-def unsharp_mask(image: np.ndarray, amount: float, sigma_px: float) -> np.ndarray:
-    """Vendor-style edge enhancement: ``image + amount * (image - blur(image, sigma))``."""
-    blurred = cv2.GaussianBlur(image, (0, 0), sigma_px)
-    return (image + amount * (image - blurred)).astype(np.float32)
-
-
-def sigmoid_lut(image: np.ndarray, gain: float, inside: np.ndarray) -> np.ndarray:
-    """A sigmoid display LUT centred on the field's median grey, rescaled to [0, 1]."""
-    centre = float(np.median(image[inside])) if inside.any() else 0.5
-    low, high = (1.0 + np.exp(gain * (centre - np.array([0.0, 1.0])))) ** -1.0
-    curve = (1.0 + np.exp(-gain * (image - centre))) ** -1.0
-    return ((curve - low) / max(high - low, 1e-6)).astype(np.float32)
 
 
 def augment(sample: Sample, rng: np.random.Generator, config: AugmentConfig) -> Sample:
