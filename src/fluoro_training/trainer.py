@@ -81,10 +81,16 @@ def write_weights(checkpoint: str | Path, output: str | Path) -> Path:
     slim["config_hash"] = source.get("config_hash", "")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(".tmp")
-    torch.save(slim, tmp)
-    tmp.replace(output)
-    return output
+    return atomic_save(slim, output)
+
+
+def atomic_save(checkpoint: dict[str, Any], path: Path) -> Path:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves a
+    half-written checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(checkpoint, tmp)
+    tmp.replace(path)
+    return path
 
 
 def warm_start(model: nn.Module, checkpoint: dict[str, Any]) -> dict[str, list[str]]:
@@ -529,10 +535,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "config_hash": config_hash(self.config),
         }
-        tmp = path.with_suffix(".tmp")
-        torch.save(checkpoint, tmp)
-        tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
-        return path
+        return atomic_save(checkpoint, path)
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("config", {}).get("model", {})
