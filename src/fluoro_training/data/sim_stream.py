@@ -12,6 +12,7 @@ only the per-sequence draws (scenario, bit depth, augmentation, crops).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -176,35 +177,37 @@ class SimulatorStream(TrainingStream):
     def _examples(self, stream: int, n_streams: int) -> Iterator[dict[str, torch.Tensor]]:
         preprocessor = Preprocessor(self.preprocessing)
         augment_config = AugmentConfig() if self.data.augment else None
-        for seed in training_sequence_seeds(self.data, stream, n_streams, self.start_index):
-            rng = np.random.default_rng([seed, self.seed, 7])
-            scenario = str(rng.choice(self.data.scenarios))
-            simulator = SequenceSimulator(seed, _sim_config(self.data, scenario, rng))
-            for frame in simulator.frames(self.data.frames_per_sequence):
-                yield training_example(
-                    frame,
-                    preprocessor,
-                    rng,
-                    self.data,
-                    num_classes=self.num_classes,
-                    augment_config=augment_config,
-                )
+        seeds = training_sequence_seeds(self.data, stream, n_streams, self.start_index)
+        for rng, frame in _sequence_frames(self.data, seeds, self.seed):
+            yield training_example(
+                frame,
+                preprocessor,
+                rng,
+                self.data,
+                num_classes=self.num_classes,
+                augment_config=augment_config,
+            )
+
+
+def _sequence_frames(
+    data: DataConfig, seeds: Iterator[int], experiment_seed: int
+) -> Iterator[tuple[np.random.Generator, SimFrame]]:
+    """``(rng, frame)`` of each training sequence's frames: ``rng`` drew the sequence's
+    scenario and bit depth and goes on to draw the augmentation of its frames."""
+    for seed in seeds:
+        rng = np.random.default_rng([seed, experiment_seed, 7])
+        scenario = str(rng.choice(data.scenarios))
+        simulator = SequenceSimulator(seed, _sim_config(data, scenario, rng))
+        for frame in simulator.frames(data.frames_per_sequence):
+            yield rng, frame
 
 
 def raw_training_frames(data: DataConfig, n_frames: int, seed: int = 0) -> Iterator[SimFrame]:
     """The first ``n_frames`` simulated frames of the training stream, before augmentation,
     as :class:`SimulatorStream` (stream 0 of 1, experiment ``seed``) draws them: what
     ``fluoro-train visibility`` measures."""
-    produced = 0
-    for sequence_seed in training_sequence_seeds(data, 0, 1):
-        rng = np.random.default_rng([sequence_seed, seed, 7])
-        scenario = str(rng.choice(data.scenarios))
-        simulator = SequenceSimulator(sequence_seed, _sim_config(data, scenario, rng))
-        for frame in simulator.frames(data.frames_per_sequence):
-            yield frame
-            produced += 1
-            if produced >= n_frames:
-                return
+    frames = _sequence_frames(data, training_sequence_seeds(data, 0, 1), seed)
+    return (frame for _, frame in itertools.islice(frames, n_frames))
 
 
 def validation_frames(data: DataConfig) -> list[SimFrame]:
