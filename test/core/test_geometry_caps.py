@@ -45,6 +45,7 @@ def test_new_caps_hit_has_every_cap_at_zero() -> None:
         "wire_components",
         "wide_components",
         "skeleton_px",
+        "graph_nodes",
         "wire_chains",
         "stents",
     }
@@ -89,6 +90,56 @@ def test_skeleton_px_cap_drops_what_does_not_fit() -> None:
     assert rows == [20, 100]
 
 
+def _combs(count: int, size: int = SIZE) -> np.ndarray:
+    """``count`` 1 px combs (a 100 px spine with 8 teeth of 6 px, 10 px apart), one per
+    12 rows: each has 148 skeleton pixels and 42 graph node pixels (10 ends, 4 junction
+    pixels where each tooth meets the spine)."""
+    prob = np.zeros((size, size), np.float32)
+    for k in range(count):
+        y = 8 + 12 * k
+        prob[y, 10:110] = 1.0
+        for t in range(8):
+            prob[y + 1 : y + 7, 20 + 10 * t] = 1.0
+    return prob
+
+
+def test_graph_nodes_cap_takes_components_in_order_while_they_fit() -> None:
+    prob = _combs(3)
+    prob[60, 10:70] = 1.0  # a plain 60 px line: 2 node pixels (its ends)
+    # components ranked by their longest side: the three combs (100 px), then the line
+    config = GeometryConfig(max_graph_nodes=86, max_wires=4, min_component_px=0)
+    wires, caps = _wires(prob, config)
+    # two combs (84 node pixels) fit, the third does not (126 > 86), the line does (86)
+    assert caps["graph_nodes"] == 1
+    assert caps["skeleton_px"] == 0
+    rows = sorted({round(float(np.median(w.centerline_px[:, 1]))) for w in wires})
+    assert rows == [8, 20, 60]
+
+
+def test_graph_nodes_cap_that_does_not_bite_changes_nothing() -> None:
+    prob = _combs(3)
+    prob[60, 10:70] = 1.0
+    config = GeometryConfig(max_wires=4, min_component_px=0)
+    wires, caps = _wires(prob, config)
+    assert caps == new_caps_hit()  # 128 node pixels, within the default 400
+    exact, exact_caps = _wires(prob, dataclasses.replace(config, max_graph_nodes=128))
+    assert exact_caps == new_caps_hit()
+    assert len(exact) == len(wires) == 4
+    for a, b in zip(wires, exact, strict=True):
+        np.testing.assert_array_equal(a.centerline_px, b.centerline_px)
+        assert a.confidence == b.confidence
+    _, below = _wires(prob, dataclasses.replace(config, max_graph_nodes=127))
+    assert below["graph_nodes"] == 1  # the line (last in order) no longer fits
+
+
+def test_skeleton_px_cap_is_counted_before_graph_nodes() -> None:
+    # the second comb fits neither cap: counted once, under skeleton_px
+    config = GeometryConfig(max_skeleton_px=200, max_graph_nodes=50, min_component_px=0)
+    wires, caps = _wires(_combs(2), config)
+    assert (caps["skeleton_px"], caps["graph_nodes"]) == (1, 0)
+    assert len(wires) >= 1 and all(w.centerline_px[:, 1].max() < 16 for w in wires)
+
+
 def test_wire_chains_cap_bites_and_is_counted() -> None:
     segments = [((5, 5 + 12 * k), (60, 5 + 12 * k)) for k in range(10)]
     config = GeometryConfig(max_wire_chains=4, max_wires=2)
@@ -125,6 +176,8 @@ def test_stents_cap_reports_the_largest_and_counts_the_rest() -> None:
     [
         ("max_wire_components", 0),
         ("max_skeleton_px", 0),
+        ("max_graph_nodes", 0),
+        ("max_graph_nodes", 2.0),
         ("max_wire_chains", 1.5),
         ("max_stents", True),
         ("max_component_width_px", -1.0),

@@ -23,7 +23,7 @@ post-processing, which is what this module does):
    around the end, curvature and radio-opacity; order the centerline tip first.
 
 Cost is bounded on any content: caps on the components traced (most wire-like first),
-on blob-like components, on skeleton pixels, on chains and on stents reported
+on blob-like components, on skeleton pixels and graph nodes, on chains and on stents reported
 (``max_*`` fields of :class:`GeometryConfig`); every item a cap leaves out is counted
 in the ``caps_hit`` counter the entry points accept (:data:`GEOMETRY_CAPS` names them).
 

@@ -40,6 +40,7 @@ _INTEGER_MINIMUMS = {
     "stent_min_area_px": 0,
     "max_wire_components": 1,
     "max_skeleton_px": 1,
+    "max_graph_nodes": 1,
     "max_wire_chains": 1,
     "max_stents": 1,
 }
@@ -141,6 +142,13 @@ class GeometryConfig:
         walk costs per pixel; simulator frames through the shipped model have up to
         1,210); components are taken in the order above while they fit, the others are
         skipped and counted (``caps_hit["skeleton_px"]``) [px].
+    max_graph_nodes : int
+        Cost cap: most skeleton graph node pixels (ends and junction pixels: 1 or 3+
+        skeleton neighbours) traced per frame (walking, spur pruning, junction pairing
+        and joining cost per node; simulator frames through the shipped model have up
+        to 173, distractor-dense ones up to 314); components are taken in the order
+        above while they fit (and fit ``max_skeleton_px``), the others are skipped and
+        counted (``caps_hit["graph_nodes"]``).
     max_wire_chains : int
         Cost cap: most chains (after junction pairing and gap bridging) long enough to be
         a wire or a fork's branch that are smoothed, scored and tried as forks, longest
@@ -182,6 +190,7 @@ class GeometryConfig:
     max_wire_components: int = 24
     max_component_width_px: float = 16.0
     max_skeleton_px: int = 1600
+    max_graph_nodes: int = 400
     max_wire_chains: int = 16
     max_stents: int = 8
 
@@ -236,6 +245,7 @@ GEOMETRY_CAPS: tuple[str, ...] = (
     "wire_components",
     "wide_components",
     "skeleton_px",
+    "graph_nodes",
     "wire_chains",
     "stents",
 )

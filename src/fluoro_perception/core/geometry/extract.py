@@ -59,7 +59,7 @@ def extract_wires(
     caps_hit : dict, optional
         Counter (e.g. :func:`new_caps_hit`) to which the items each cost cap left out
         are added (keys ``wire_components``, ``wide_components``, ``skeleton_px``,
-        ``wire_chains``; see the ``max_*`` fields of :class:`GeometryConfig`).
+        ``graph_nodes``, ``wire_chains``; see the ``max_*`` fields of :class:`GeometryConfig`).
 
     Returns
     -------
@@ -132,13 +132,17 @@ def _skeleton_chains(
         return None
     x0, y0, x1, y1 = box
     roi = _fill_small_holes(mask[y0:y1, x0:x1], config.hole_fill_px)
-    kept, labels, ranked, boxes = _wire_components(roi, config, caps_hit)
-    inner = _bounding_box(kept, margin=1)
-    if inner is None:
-        return None
-    # work only inside the box of the kept components
-    bx0, by0, bx1, by1 = inner
-    kept, labels = kept[by0:by1, bx0:bx1], labels[by0:by1, bx0:bx1]
+    keep, labels, ranked, boxes = _wire_components(roi, config, caps_hit)
+    if len(ranked) == 0:
+        return None  # early exit: nothing wire-like (blobs, specks, an empty map)
+    # work only inside the box of the kept components (the union of their boxes, 1 px
+    # margin), the kept mask built there only
+    height, width = roi.shape
+    bx0, by0 = (max(int(v) - 1, 0) for v in boxes[:, :2].min(axis=0))
+    bx1 = min(int((boxes[:, 0] + boxes[:, 2]).max()) + 1, width)
+    by1 = min(int((boxes[:, 1] + boxes[:, 3]).max()) + 1, height)
+    labels = labels[by0:by1, bx0:bx1]
+    kept = keep[labels]
     x0, y0, x1, y1 = x0 + bx0, y0 + by0, x0 + bx1, y0 + by1
     # Zero border of 1 px so 8-neighbour lookups never leave the array.
     labels = np.pad(labels, 1)
@@ -164,19 +168,52 @@ def _limit_skeleton(
     caps_hit: dict[str, int],
 ) -> None:
     """Clear (in place) the skeletons of the components that do not fit in
-    ``max_skeleton_px``, taking components in ``ranked`` order while they fit."""
-    if np.count_nonzero(skeleton) <= config.max_skeleton_px:
+    ``max_skeleton_px`` skeleton pixels and ``max_graph_nodes`` graph node pixels,
+    taking components in ``ranked`` order while they fit; each one skipped is counted
+    under the cap it did not fit (``skeleton_px`` first)."""
+    flat = np.flatnonzero(skeleton)
+    if len(flat) <= min(config.max_skeleton_px, config.max_graph_nodes):
+        return  # neither cap can bite (node pixels are skeleton pixels)
+    node_labels = None
+    if len(flat) > config.max_graph_nodes:
+        nodes = flat[_neighbour_counts(skeleton, flat) != 2]
+        if len(nodes) > config.max_graph_nodes:
+            node_labels = labels.ravel()[nodes]
+    if node_labels is None and len(flat) <= config.max_skeleton_px:
         return
-    sizes = np.bincount(labels[skeleton], minlength=int(ranked.max()) + 1)
-    fits = np.zeros(len(sizes), dtype=bool)
-    used = 0
+    minlength = int(ranked.max()) + 1
+    sizes = np.bincount(labels.ravel()[flat], minlength=minlength).tolist()
+    node_counts = (
+        [0] * minlength
+        if node_labels is None
+        else np.bincount(node_labels, minlength=minlength).tolist()
+    )
+    fits = np.zeros(minlength, dtype=bool)
+    used_px = used_nodes = 0
     for label in ranked.tolist():
-        if used + sizes[label] <= config.max_skeleton_px:
-            used += int(sizes[label])
-            fits[label] = True
-        else:
+        if used_px + sizes[label] > config.max_skeleton_px:
             caps_hit["skeleton_px"] += 1
-    skeleton[skeleton] = fits[labels[skeleton]]
+        elif used_nodes + node_counts[label] > config.max_graph_nodes:
+            caps_hit["graph_nodes"] += 1
+        else:
+            used_px += sizes[label]
+            used_nodes += node_counts[label]
+            fits[label] = True
+    np.put(skeleton, flat, fits[labels.ravel()[flat]])  # in place, any memory layout
+
+
+def _neighbour_counts(skeleton: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Skeleton 8-neighbours ``(n,)`` of the pixels at the flat indices ``flat`` of a
+    skeleton with a zero border (as :func:`~.skeleton_graph._skeleton_edges` counts
+    them: 1 = end, 2 = path, 3+ = junction)."""
+    width = skeleton.shape[1]
+    pixels = skeleton.ravel()
+    counts = np.zeros(len(flat), np.intp)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                counts += pixels[flat + (dy * width + dx)]
+    return counts
 
 
 def _wire_detections(candidates: list[Candidate], config: GeometryConfig) -> list[WireDetection]:

@@ -111,10 +111,11 @@ def _wire_components(
 
     Returns
     -------
-    kept, labels, ranked, boxes
-        ``(H, W)`` bool mask of the kept components; ``(H, W)`` component labels (0 =
-        background); the kept labels ``(k,)``, most wire-like first; their bounding boxes
-        ``(k, 4)`` (x, y, width, height).
+    keep, labels, ranked, boxes
+        ``(count,)`` bool, True for the kept labels (index ``labels`` with it for the
+        mask of the kept components, in the window needed only); ``(H, W)`` component
+        labels (0 = background); the kept labels ``(k,)``, most wire-like first; their
+        bounding boxes ``(k, 4)`` (x, y, width, height).
     """
     count, labels, stats = _label_components(np.ascontiguousarray(mask).view(np.uint8))
     ids = np.arange(1, count)
@@ -133,4 +134,4 @@ def _wire_components(
     keep = np.zeros(count, dtype=bool)
     keep[ranked] = True
     boxes = stats[ranked, :4]  # x, y, width, height
-    return keep[labels], labels, ranked, boxes
+    return keep, labels, ranked, boxes
