@@ -517,3 +517,64 @@ def test_docs_list_the_targets_the_report_checks():
     for target in DEFAULT_TARGETS:
         row = f"| {target.name} | {target.operator} {target.threshold:g} |"
         assert row in docs, f"docs/evaluation.md lacks the target row {row!r}"
+
+
+def test_confusion_share_counts_wire_pixels_on_vessel_ground_truth(tmp_path):
+    truth = _truth(stent=False)  # GT wire on row 10, x 5..25
+    truth.labels[14, 5:15] = 3  # a catheter of 10 px
+    vessels = np.zeros((SIZE, SIZE), bool)
+    vessels[9:12, 0:SIZE] = True  # a filled vessel around the GT wire (row 10) ...
+    vessels[4, 2:30] = True  # ... and a branch on row 4
+    vessels[14, 5:10] = True  # overlapping the catheter: counted once, as catheter
+    truth.labels[4, 6:8] = STENT  # vessel labelled stent: not vessel confusion
+    truth.vessel_mask = vessels
+    wires = [
+        _wire(0, _line(5, 25, 10)),  # 21 px on the GT wire: inside the vessel, not confusion
+        _wire(1, _line(5, 14, 14)),  # 10 px on the catheter
+        _wire(2, _line(6, 13, 4)),  # 8 px on the vessel branch, 6 labelled background
+        _wire(3, _line(26, 28, 10)),  # 3 px past the tip in the vessel, x 26-27 within 2 px
+    ]
+    metrics = compute_frame_metrics(_result(truth, wires, stent=False), truth)
+    assert metrics.wire_px_predicted == 42
+    assert (metrics.wire_px_on_catheter, metrics.wire_px_on_vessel) == (10, 7)
+    assert metrics.wire_px_on_distractors == 17 and metrics.vessel_truth
+    assert metrics.values["confusion_share"] == pytest.approx(17 / 42)
+    assert metrics.values["confusion_share_catheter"] == pytest.approx(10 / 42)
+    assert metrics.values["confusion_share_vessel"] == pytest.approx(7 / 42)
+    # the same frame without a vessel mask counts catheters only, as before
+    truth.vessel_mask = None
+    catheter_only = compute_frame_metrics(_result(truth, wires, stent=False), truth)
+    assert catheter_only.values["confusion_share"] == pytest.approx(10 / 42)
+    assert "confusion_share_vessel" not in catheter_only.values
+    assert not catheter_only.vessel_truth
+    # pooled: (10 + 7 + 10) / (42 + 42); the vessel part only from the first frame
+    accumulator = EvaluationAccumulator()
+    accumulator.add(metrics)
+    accumulator.add(catheter_only)
+    summary = accumulator.summary()["summary"]
+    assert summary["confusion_share"] == pytest.approx(27 / 84)
+    assert summary["confusion_share_catheter"] == pytest.approx(20 / 84)
+    assert summary["confusion_share_vessel"] == pytest.approx(7 / 84)
+    assert summary["vessel_truth_frames"] == 1
+    report = write_report(tmp_path / "report", accumulator, _run_info())["report"]
+    text = report.read_text(encoding="utf-8")
+    assert (
+        "| confusion share: predicted wire pixels on catheter or vessel GT (pooled) | 0.321 |"
+        in text
+    )
+    assert (
+        "| confusion share on catheter GT / on vessel GT (pooled) | 0.238 / 0.083 "
+        "(vessel GT in 1 frames with a GT wire) |"
+    ) in text
+    # a set without any vessel mask has no vessel share (not measured, not 0)
+    only_old = EvaluationAccumulator()
+    only_old.add(catheter_only)
+    assert only_old.summary()["summary"]["confusion_share_vessel"] is None
+    assert only_old.summary()["summary"]["confusion_share_catheter"] == pytest.approx(10 / 42)
+
+
+def test_vessel_mask_of_another_size_is_a_one_line_error():
+    truth = _truth(stent=False)
+    truth.vessel_mask = np.zeros((SIZE, SIZE + 1), bool)
+    with pytest.raises(ValueError, match=r"truth.vessel_mask has shape \(32, 33\); expected"):
+        compute_frame_metrics(_result(truth, [], stent=False), truth)

@@ -308,3 +308,72 @@ def test_split_dataset_is_by_sequence(tmp_path):
             assert owners.setdefault(record.sequence_id, name) == name
     assert sum(len(r) for r in split.values()) == 20
     assert {name: len(r) for name, r in split.items()} == {"train": 12, "val": 4, "test": 4}
+
+
+# ------------------------------------------------------------------- contrast-vessel mask
+
+
+def _with_vessels(frame: SimFrame) -> SimFrame:
+    vessels = np.zeros((HEIGHT, WIDTH), bool)
+    vessels[3:7, 2:40] = True  # a vessel band, crossing nothing labelled
+    vessels[9:12, 20:26] = True  # and one over the wire (row 10)
+    frame.vessel_mask = vessels
+    return frame
+
+
+def test_vessel_mask_round_trip(tmp_path):
+    frames = [_with_vessels(make_frame("s", 0)), make_frame("s", 1)]
+    write_dataset(tmp_path / "ds", frames)
+    lines = [json.loads(x) for x in (tmp_path / "ds" / ANNOTATIONS_FILE).read_text().splitlines()]
+    assert lines[0]["vessels"] == "sequences/s/vessels/000000.png"
+    assert "vessels" not in lines[1]  # no mask: no key, no file
+    assert not (tmp_path / "ds/sequences/s/vessels/000001.png").exists()
+    png = cv2.imread(str(tmp_path / "ds" / lines[0]["vessels"]), cv2.IMREAD_UNCHANGED)
+    assert png.dtype == np.uint8 and set(np.unique(png)) == {0, 255}  # mono8 0/255
+    with_mask, without = (load_frame(r) for r in read_dataset(tmp_path / "ds").records)
+    assert with_mask.vessel_mask.dtype == bool
+    np.testing.assert_array_equal(with_mask.vessel_mask, frames[0].vessel_mask)
+    assert without.vessel_mask is None
+
+
+def test_vessel_mask_missing_key_is_none_and_bad_files_are_one_line_errors(tmp_path):
+    line = _valid_line(tmp_path)  # a user line without "vessels" (like old datasets)
+    (tmp_path / ANNOTATIONS_FILE).write_text(json.dumps(line) + "\n")
+    [record] = read_dataset(tmp_path).records
+    assert record.vessels_path is None and load_frame(record).vessel_mask is None
+    # a key naming no file is a dangling reference, like any other path
+    (tmp_path / ANNOTATIONS_FILE).write_text(json.dumps({**line, "vessels": "v.png"}) + "\n")
+    with pytest.raises(DatasetError, match="vessels file 'v.png' does not exist"):
+        read_dataset(tmp_path)
+    # a mask of the wrong size: the file and the expected size are named
+    _write_user_image(tmp_path, "v.png", np.zeros((8, 5), np.uint8))
+    [record] = read_dataset(tmp_path).records
+    with pytest.raises(
+        DatasetError, match=r"vessels .*v\.png is uint8\(8, 5\); expected a uint8 \(8, 8\)"
+    ) as info:
+        load_frame(record)
+    assert "\n" not in str(info.value)
+    _write_user_image(tmp_path, "v.png", np.zeros((8, 8), np.uint16))
+    with pytest.raises(DatasetError, match=r"is uint16\(8, 8\); expected a uint8"):
+        load_frame(record)
+
+
+def test_writer_rejects_a_vessel_mask_of_another_size(tmp_path):
+    frame = make_frame("s", 0)
+    frame.vessel_mask = np.zeros((HEIGHT, WIDTH + 1), bool)
+    with DatasetWriter(tmp_path / "ds") as writer:
+        with pytest.raises(ValueError, match=r"vessel_mask has shape \(32, 49\); expected"):
+            writer.add_frame(frame)
+
+
+def test_simulated_dataset_carries_the_vessel_mask(tmp_path):
+    from fluoro_perception.sim import SequenceSimulator, SimConfig
+
+    config = SimConfig(height=96, width=96, scenario="contrast", fps=15.0)
+    frames = SequenceSimulator(2, config).frames(12)  # t = 0 (before injection) .. 0.73 s
+    assert frames[-1].vessel_mask.any() and not frames[0].vessel_mask.any()
+    write_dataset(tmp_path / "ds", [frames[0], frames[-1]])
+    loaded = [load_frame(r) for r in read_dataset(tmp_path / "ds").records]
+    for original, back in zip([frames[0], frames[-1]], loaded, strict=True):
+        np.testing.assert_array_equal(back.vessel_mask, original.vessel_mask)
+        np.testing.assert_array_equal(back.labels, original.labels)

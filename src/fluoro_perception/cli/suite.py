@@ -58,6 +58,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("wire on negatives", "wire_reported_on_negative_rate", 3),
     ("stents on negatives", "stents_reported_on_negative", 0),
     ("confusion share", "confusion_share", 3),
+    ("vessel confusion", "confusion_share_vessel", 3),
     ("latency median [ms]", "latency_ms.median", 1),
 )
 

@@ -27,8 +27,12 @@ references are in ``docs/evaluation.md``; in short:
   reported at all (``wire_reported_on_negative``), and in frames without a stent how
   many stents are reported (``stents_reported_on_negative``).
 * **Confusion share**: in frames that hold a wire, the share of the predicted guidewire
-  pixels that lie on distractor ground truth (the catheter class, label 3: the dataset
-  format has no vessel label), pooled over the set.
+  pixels that lie on distractor ground truth, pooled over the set: the catheter class
+  (label 3) or the contrast-vessel mask (``SimFrame.vessel_mask``) where it is not
+  labelled guidewire, stent or catheter and lies farther than the centerline tolerance
+  from the GT wire. ``confusion_share_catheter`` and
+  ``confusion_share_vessel`` split it (they add up to it); a frame without a vessel
+  mask counts catheters only.
 * **Latency** [ms]: the pipeline's own ``timings_ms["total"]`` and ``["inference"]``.
 
 Metrics that do not apply to a frame (tip error without a matched tip, stent Dice
@@ -40,9 +44,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-from fluoro_perception.core.types import CATHETER, GUIDEWIRE, STENT, FrameResult
+from fluoro_perception.core.types import BACKGROUND, CATHETER, GUIDEWIRE, STENT, FrameResult
 from fluoro_perception.metrics import (
     ConfusionCounts,
     MetricAccumulator,
@@ -92,7 +97,13 @@ class FrameMetrics:
         The frame has >= 2 visible GT tips.
     wire_px_predicted, wire_px_on_distractors : int
         In frames that hold a GT wire: predicted guidewire pixels, and those of them on
-        distractor ground truth (catheter); 0 in frames without a wire.
+        distractor ground truth (catheter or contrast vessel); 0 in frames without a wire.
+    wire_px_on_catheter, wire_px_on_vessel : int
+        The two parts of ``wire_px_on_distractors``: on catheter GT (label 3), and on
+        the vessel mask where the label is background, beyond the centerline tolerance of
+        the GT wire (0 without a vessel mask).
+    vessel_truth : bool
+        The frame holds a GT wire and a vessel mask (its vessel share was measured).
     """
 
     sequence_id: str
@@ -106,6 +117,9 @@ class FrameMetrics:
     dual_wire: bool = False
     wire_px_predicted: int = 0
     wire_px_on_distractors: int = 0
+    wire_px_on_catheter: int = 0
+    wire_px_on_vessel: int = 0
+    vessel_truth: bool = False
 
 
 #: Per-frame metric names and meaning (units in brackets); each frame carries the subset
@@ -126,7 +140,11 @@ PER_FRAME_METRICS: dict[str, str] = {
     "wire_reported_on_negative": "frames without a GT wire: 1 when any wire is reported",
     "stents_reported_on_negative": "frames without a GT stent: number of stents reported",
     "confusion_share": "frames with a GT wire: share of the predicted guidewire pixels on "
-    "distractor GT (catheter)",
+    "distractor GT (catheter, or contrast vessel not labelled guidewire / stent)",
+    "confusion_share_catheter": "frames with a GT wire: share of the predicted guidewire "
+    "pixels on catheter GT",
+    "confusion_share_vessel": "frames with a GT wire and a vessel mask: share of the "
+    "predicted guidewire pixels on contrast vessel labelled background",
     "stent_dice": "Dice of the stent mask (frames with a GT or predicted stent)",
     "stent_hd95_px": "95th-percentile Hausdorff distance of the stent masks [px]",
     "latency_ms": "pipeline time of the frame, preprocess to masks [ms]",
@@ -143,6 +161,19 @@ def _check_same_grid(result: FrameResult, truth: SimFrame) -> None:
                 f"result.{name} has shape {shape}; expected the ground truth's {expected} "
                 "(run the pipeline on the frame's own image)"
             )
+    if truth.vessel_mask is not None and np.shape(truth.vessel_mask) != expected:
+        raise ValueError(
+            f"truth.vessel_mask has shape {np.shape(truth.vessel_mask)}; expected the "
+            f"labels' {expected}"
+        )
+
+
+def _near(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """``(H, W)`` bool: pixels within ``radius_px`` (Euclidean, pixel centres) of ``mask``."""
+    if not mask.any():
+        return np.zeros(mask.shape, dtype=bool)
+    distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return distance <= radius_px
 
 
 def _all_centerlines(polylines: list[np.ndarray]) -> np.ndarray:
@@ -232,13 +263,27 @@ def compute_frame_metrics(
         values["both_wires_found"] = float(tip_match.num_missed == 0)
 
     wire_present = bool(true_wire_mask.any()) or bool(truth.wires)
-    wire_px_predicted = wire_px_on_distractors = 0
+    wire_px_predicted = wire_px_on_catheter = wire_px_on_vessel = 0
+    vessel_truth = wire_present and truth.vessel_mask is not None
     if not wire_present:
         values["wire_reported_on_negative"] = float(bool(result.wires))
     elif predicted_wire_mask.any():
         wire_px_predicted = int(predicted_wire_mask.sum())
-        wire_px_on_distractors = int((predicted_wire_mask & (truth.labels == CATHETER)).sum())
-        values["confusion_share"] = wire_px_on_distractors / wire_px_predicted
+        wire_px_on_catheter = int((predicted_wire_mask & (truth.labels == CATHETER)).sum())
+        if vessel_truth:
+            # vessel pixels labelled guidewire / stent / catheter are not vessel confusion
+            # (a wire inside a filled lumen lies on both), nor those within the centerline
+            # tolerance of the GT wire (a prediction 1 px wider than a wire inside a
+            # filled lumen is not a vessel mistaken for the wire); other background ones are
+            on_vessel = (
+                np.asarray(truth.vessel_mask, dtype=bool)
+                & (truth.labels == BACKGROUND)
+                & ~_near(true_wire_mask, centerline_tolerance_px)
+            )
+            wire_px_on_vessel = int((predicted_wire_mask & on_vessel).sum())
+            values["confusion_share_vessel"] = wire_px_on_vessel / wire_px_predicted
+        values["confusion_share"] = (wire_px_on_catheter + wire_px_on_vessel) / wire_px_predicted
+        values["confusion_share_catheter"] = wire_px_on_catheter / wire_px_predicted
 
     true_stent_mask = truth.labels == STENT
     if not true_stent_mask.any() and not truth.stents:
@@ -264,7 +309,10 @@ def compute_frame_metrics(
         tip_errors_mm=list(tip_errors_mm),
         dual_wire=dual_wire,
         wire_px_predicted=wire_px_predicted,
-        wire_px_on_distractors=wire_px_on_distractors,
+        wire_px_on_distractors=wire_px_on_catheter + wire_px_on_vessel,
+        wire_px_on_catheter=wire_px_on_catheter,
+        wire_px_on_vessel=wire_px_on_vessel,
+        vessel_truth=vessel_truth,
     )
 
 
@@ -322,6 +370,9 @@ class EvaluationAccumulator:
         self.num_dual_wire_found = 0
         self.wire_px_predicted = 0
         self.wire_px_on_distractors = 0
+        self.wire_px_on_catheter = 0
+        self.wire_px_on_vessel = 0
+        self.vessel_truth_frames = 0
         self.stents_on_negative = 0
 
     @property
@@ -352,6 +403,9 @@ class EvaluationAccumulator:
             self.num_dual_wire_found += int(metrics.tip_match.num_missed == 0)
         self.wire_px_predicted += metrics.wire_px_predicted
         self.wire_px_on_distractors += metrics.wire_px_on_distractors
+        self.wire_px_on_catheter += metrics.wire_px_on_catheter
+        self.wire_px_on_vessel += metrics.wire_px_on_vessel
+        self.vessel_truth_frames += int(metrics.vessel_truth)
         self.stents_on_negative += int(metrics.values.get("stents_reported_on_negative", 0))
 
     def sequence_guidewire_f1(self) -> dict[str, float | None]:
@@ -379,6 +433,10 @@ class EvaluationAccumulator:
         def summary_of(name: str) -> dict:
             return frame_summary["metrics"].get(name) or summarize_values([])
 
+        def wire_share(pixels: int) -> float | None:
+            """``pixels`` over all predicted wire pixels of the frames with a GT wire."""
+            return pixels / self.wire_px_predicted if self.wire_px_predicted else None
+
         summary = {
             "num_frames": self.num_frames,
             "guidewire_precision": guidewire["precision"],
@@ -405,11 +463,13 @@ class EvaluationAccumulator:
             "negative_frames": summary_of("wire_reported_on_negative")["count"],
             "wire_reported_on_negative_rate": mean_of("wire_reported_on_negative"),
             "stents_reported_on_negative": self.stents_on_negative,
-            "confusion_share": (
-                self.wire_px_on_distractors / self.wire_px_predicted
-                if self.wire_px_predicted
-                else None
+            "confusion_share": wire_share(self.wire_px_on_distractors),
+            "confusion_share_catheter": wire_share(self.wire_px_on_catheter),
+            # None when no frame with a GT wire carried a vessel mask (not measured)
+            "confusion_share_vessel": (
+                wire_share(self.wire_px_on_vessel) if self.vessel_truth_frames else None
             ),
+            "vessel_truth_frames": self.vessel_truth_frames,
             "stent_dice": stent["f1"],
             "stent_hd95_px": summary_of("stent_hd95_px"),
             "latency_ms": latency,

@@ -4,8 +4,9 @@ state at a time, and the opacified vessel tree of one frame.
 A sequence either gets an injection schedule (the bolus front runs along the vessel
 tree's path length from the ostium, fills it in 0.5-1 s, holds, washes out and repeats),
 a static faint residual opacification, or no contrast at all (:func:`draw_contrast`).
-Each frame then turns the schedule into an opacified vessel layer and a factor on wire
-attenuation inside filled lumens (:func:`opacify`).
+Each frame then turns the schedule into an opacified vessel layer, a factor on wire
+attenuation inside filled lumens and the mask of the visibly opacified vessels, the
+vessel ground truth (:func:`opacify`, rule :data:`VESSEL_MASK_MIN_LINE_INTEGRAL`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ BOLUS_FILL_S = (0.5, 1.0)
 BOLUS_HOLD_S = (1.0, 3.0)
 BOLUS_WASHOUT_S = (1.5, 4.0)
 BOLUS_PERIOD_S = (6.0, 10.0)
+#: Vessel ground truth: a pixel is contrast vessel when the frame's iodine line integral
+#: there (the opacified tree, warped by the motion like the image) is at least this
+#: (dimensionless, the attenuation units of the canvas). 0.05 is the faintest regular
+#: guidewire body (``sample_wire_spec`` draws 0.05-0.45 per px), so the mask holds the
+#: opacified vessel pixels at least as dark as a wire the segmenter must find: those
+#: it could mistake for a wire. Frame-independent (no wire needed, hard negatives
+#: included) and taken before noise and display mapping, so it depends on no draw.
+VESSEL_MASK_MIN_LINE_INTEGRAL = 0.05
 
 
 def bolus_schedule(rng: np.random.Generator, mm_per_px: float, tree_length_px: float) -> dict:
@@ -148,15 +157,28 @@ def draw_contrast(
 
 @dataclass
 class ContrastFrame:
-    """Contrast of one frame: the canvas attenuation with the opacified tree
-    (``moving``), the (H, W) factor on wire attenuation in filled lumens (None: no
-    contrast), and the bolus front [px], opacity and base opacity."""
+    """Contrast of one frame.
+
+    Attributes
+    ----------
+    moving : np.ndarray
+        Canvas attenuation (line integral) with the opacified tree, before the motion warp.
+    wire_weight : np.ndarray or None
+        ``(H, W)`` float32 factor on wire attenuation in filled lumens (None: no contrast).
+    front, opacity, base : float
+        Bolus front [px of vessel path from the ostium], opacity and base opacity (0-1).
+    vessel_mask : np.ndarray or None
+        ``(H, W)`` bool frame pixels where the warped iodine line integral is at least
+        :data:`VESSEL_MASK_MIN_LINE_INTEGRAL` (the field is not applied here); None: no
+        contrast in this frame.
+    """
 
     moving: np.ndarray
     wire_weight: np.ndarray | None
     front: float
     opacity: float
     base: float
+    vessel_mask: np.ndarray | None = None
 
 
 def opacify(
@@ -170,6 +192,7 @@ def opacify(
     moving = anatomy.body
     bolus_front, bolus_opacity, bolus_base = 0.0, 0.0, 0.0
     wire_weight = None  # (H, W) factor on wire attenuation where contrast fills a lumen
+    vessel_mask = None  # (H, W) bool visibly opacified vessel (ground truth)
     if plan.schedule is not None:
         bolus_front, bolus_opacity, bolus_base = bolus_at(plan.schedule, t_s)
         if bolus_opacity > 0 or bolus_base > 0:
@@ -190,7 +213,8 @@ def opacify(
             filled = opacified_frame * np.float32(1.0 / (1.5 * plan.iodine_per_px))
             np.clip(filled, 0.0, 1.0, out=filled)
             wire_weight = 1.0 - np.float32(plan.wire_hidden_in_contrast) * filled
-    return ContrastFrame(moving, wire_weight, bolus_front, bolus_opacity, bolus_base)
+            vessel_mask = opacified_frame >= np.float32(VESSEL_MASK_MIN_LINE_INTEGRAL)
+    return ContrastFrame(moving, wire_weight, bolus_front, bolus_opacity, bolus_base, vessel_mask)
 
 
 __all__ = [
@@ -199,6 +223,7 @@ __all__ = [
     "BOLUS_PERIOD_S",
     "BOLUS_START_S",
     "BOLUS_WASHOUT_S",
+    "VESSEL_MASK_MIN_LINE_INTEGRAL",
     "ContrastFrame",
     "ContrastPlan",
     "bolus_at",

@@ -6,7 +6,10 @@ patient motion, catheters, wires (with motion blur when they move fast) and sten
 accumulated as attenuation strokes, and :class:`~fluoro_perception.sim.physics.ImageFormation`
 turns the attenuation into the image with the frame's noise. Ground truth follows the
 rules in ``docs/simulator.md``: wires are labelled outside the catheter only, stents by
-their struts, everything outside the exposed field is background.
+their struts, everything outside the exposed field is background. The contrast-vessel
+mask is the opacified tree of the frame, warped with the image, where its iodine line
+integral reaches :data:`~fluoro_perception.sim.contrast.VESSEL_MASK_MIN_LINE_INTEGRAL`
+(inside the field; all False without contrast).
 """
 
 from __future__ import annotations
@@ -249,6 +252,10 @@ def render_frame(
     outside = ~scene.view.mask
     canvas.labels[outside] = 0
     canvas.instances[outside] = 0
+    if contrast.vessel_mask is None:
+        vessel_mask = np.zeros(canvas.labels.shape, dtype=bool)
+    else:
+        vessel_mask = contrast.vessel_mask & scene.view.mask
     image = scene.formation.render(attenuation, noise_rng)
     params = dict(scene.params)
     params.update(scene.motion.components(t))
@@ -274,6 +281,7 @@ def render_frame(
         timestamp_s=float(t),
         scenario=scene.scenario,
         params=params,
+        vessel_mask=vessel_mask,
     )
 
 

@@ -60,6 +60,12 @@ class SimFrame:
         ``(H, W)`` uint8, 0 = no wire, k = ``WireTruth.instance_id`` k.
     field_mask : np.ndarray
         ``(H, W)`` bool, True inside the exposed (collimated) field.
+    vessel_mask : np.ndarray or None
+        ``(H, W)`` bool, True on contrast-filled vessel: the frame's iodine line integral
+        is at least :data:`~fluoro_perception.sim.contrast.VESSEL_MASK_MIN_LINE_INTEGRAL`
+        (the faintest regular guidewire body). Independent of ``labels`` (a wire inside
+        a filled vessel is on both); False outside the field and in frames without
+        contrast. None: not known (data without vessel ground truth).
     """
 
     image: np.ndarray
@@ -75,3 +81,4 @@ class SimFrame:
     timestamp_s: float
     scenario: str
     params: dict = field(default_factory=dict)
+    vessel_mask: np.ndarray | None = None

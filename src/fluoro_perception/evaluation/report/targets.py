@@ -90,7 +90,7 @@ DEFAULT_TARGETS: tuple[Target, ...] = (
         "hard-negative target (issue 12): vessels, catheters, leads, bone edges",
     ),
     Target(
-        "confusion share: predicted wire pixels on catheter GT",
+        "confusion share: predicted wire pixels on catheter or vessel GT",
         "confusion_share",
         "<=",
         0.05,

@@ -9,6 +9,7 @@ The exact format is documented in ``docs/dataset_format.md``. In short::
       sequences/<sequence_id>/labels/<frame:06d>.png     uint8 class indices
       sequences/<sequence_id>/instances/<frame:06d>.png  uint8 wire instance ids (optional)
       sequences/<sequence_id>/field/<frame:06d>.png      uint8 0/255 exposed field (optional)
+      sequences/<sequence_id>/vessels/<frame:06d>.png    uint8 0/255 contrast vessel (optional)
 
 Modules: :mod:`~fluoro_perception.sim.dataset.records` (format constants, record types,
 :class:`DatasetError`), :mod:`~fluoro_perception.sim.dataset.write` (writer),

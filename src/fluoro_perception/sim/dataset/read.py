@@ -223,6 +223,7 @@ def _parse_record(root: Path, data: Any, where: str, header: dict, line_number: 
         stents=[_parse_stent(s, where, i) for i, s in enumerate(stents_data)],
         params=fields.get("params", "dict", {}),
         line_number=line_number,
+        vessels_path=_resolve_file(root, fields.get("vessels", "str", None), where, "vessels"),
     )
 
 
@@ -313,8 +314,9 @@ def load_frame(record: FrameRecord) -> SimFrame:
     """Read a record's PNGs and return a :class:`SimFrame` (missing optional parts filled).
 
     Missing instance map: derived from the labels and the wire centerlines
-    (:func:`_derive_instances`); missing field mask: the whole image; missing bit depth:
-    8 for uint8 PNGs, 16 for uint16 PNGs.
+    (:func:`_derive_instances`); missing field mask: the whole image; missing vessel
+    mask: ``vessel_mask`` None (no vessel ground truth); missing bit depth: 8 for uint8
+    PNGs, 16 for uint16 PNGs.
     """
     where = f"annotations line {record.line_number}"
     image = _read_png(record.image_path, where)
@@ -354,6 +356,15 @@ def load_frame(record: FrameRecord) -> SimFrame:
         field_mask = field_mask > 0
     else:
         field_mask = np.ones(labels.shape, dtype=bool)
+    vessel_mask = None
+    if record.vessels_path is not None:
+        vessels = _read_png(record.vessels_path, where)
+        if vessels.ndim != 2 or vessels.dtype != np.uint8 or vessels.shape != labels.shape:
+            raise DatasetError(
+                f"{where}: vessels {record.vessels_path} is {vessels.dtype}{vessels.shape}; "
+                f"expected a uint8 {labels.shape} 0/255 mask like the image"
+            )
+        vessel_mask = vessels > 0
     bit_depth = record.bit_depth or (8 if image.dtype == np.uint8 else 16)
     if (bit_depth == 8) != (image.dtype == np.uint8):
         raise DatasetError(
@@ -374,6 +385,7 @@ def load_frame(record: FrameRecord) -> SimFrame:
         timestamp_s=record.timestamp_s,
         scenario=record.scenario,
         params=dict(record.params),
+        vessel_mask=vessel_mask,
     )
 
 

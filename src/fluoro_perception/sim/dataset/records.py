@@ -41,6 +41,8 @@ class FrameRecord:
         Absolute paths of the image and class-index PNGs.
     instances_path, field_path : Path or None
         Absolute paths of the optional wire-instance and field PNGs.
+    vessels_path : Path or None
+        Absolute path of the optional contrast-vessel mask PNG (None: no vessel GT).
     timestamp_s : float
         Time of the frame within its sequence [s].
     bit_depth : int or None
@@ -73,6 +75,7 @@ class FrameRecord:
     stents: list[StentTruth] = field(default_factory=list)
     params: dict = field(default_factory=dict)
     line_number: int = 0
+    vessels_path: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Writing dataset folders: :class:`DatasetWriter` (frame by frame) and
 :func:`write_dataset` (all at once).
 
-Each frame becomes its PNGs (image, labels, instances, optional field) and one line of
-``annotations.jsonl``; ``dataset.json`` is written when the writer closes.
+Each frame becomes its PNGs (image, labels, instances, optional field, and the
+contrast-vessel mask when the frame has one) and one line of ``annotations.jsonl``;
+``dataset.json`` is written when the writer closes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def _relative_paths(sequence_id: str, frame_index: int) -> dict[str, str]:
         "labels": f"{base}/labels/{name}",
         "instances": f"{base}/instances/{name}",
         "field": f"{base}/field/{name}",
+        "vessels": f"{base}/vessels/{name}",
     }
 
 
@@ -61,8 +63,11 @@ def _json_default(value: Any) -> Any:
 
 
 def frame_to_record(frame: SimFrame) -> dict[str, Any]:
-    """The ``annotations.jsonl`` object of a simulated frame (all fields written)."""
+    """The ``annotations.jsonl`` object of a simulated frame (all fields written; the
+    ``vessels`` path only when the frame has a vessel mask)."""
     paths = _relative_paths(frame.sequence_id, frame.frame_index)
+    if frame.vessel_mask is None:
+        del paths["vessels"]
     return {
         "sequence_id": frame.sequence_id,
         "frame_index": int(frame.frame_index),
@@ -207,6 +212,14 @@ class DatasetWriter:
             _write_png(self.root / record["field"], field_png)
         else:
             del record["field"]
+        if frame.vessel_mask is not None:
+            vessels = np.asarray(frame.vessel_mask)
+            if vessels.shape != frame.image.shape:
+                raise ValueError(
+                    f"frame vessel_mask has shape {vessels.shape}; expected the image's "
+                    f"{frame.image.shape}"
+                )
+            _write_png(self.root / record["vessels"], np.where(vessels, 255, 0).astype(np.uint8))
         self._annotations.write(json.dumps(record, default=_json_default) + "\n")
         self._seen.add(key)
         info = self._sequences.setdefault(
