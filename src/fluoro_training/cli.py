@@ -34,6 +34,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         report = trainer.warm_start_report
         print(
             f"warm start from {args.init}: {len(report['loaded'])} tensors loaded, "
+            f"{len(report['extended'])} extended (classes added), "
             f"{len(report['skipped'])} skipped (shape changed), {len(report['missing'])} new"
         )
     best = trainer.fit()

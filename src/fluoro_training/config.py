@@ -156,10 +156,10 @@ class ModelConfig:
 
         if self.name not in available_models():
             raise ValueError(f"model.name={self.name!r}; expected one of {available_models()}")
-        if self.num_classes not in (2, 3, 4):
+        if self.num_classes not in (2, 3, 4, 5):
             raise ValueError(
-                f"model.num_classes={self.num_classes}; expected 2 (wire), 3 (+stent) or "
-                "4 (+catheter)"
+                f"model.num_classes={self.num_classes}; expected 2 (wire), 3 (+stent), "
+                "4 (+catheter) or 5 (+contrast vessel)"
             )
         reserved = sorted({"num_classes", "tip_head", "in_channels"} & set(self.kwargs))
         if reserved:

@@ -33,7 +33,7 @@ import torch
 
 from fluoro_perception import __version__
 from fluoro_perception.core.model_metadata import METADATA_KEY, ModelMetadata
-from fluoro_perception.core.types import GT_CLASS_NAMES
+from fluoro_perception.core.types import MODEL_CLASS_NAMES
 from fluoro_training.config import TrainConfig, config_from_dict
 from fluoro_training.data.sim_stream import held_out_data, validation_examples, validation_frames
 from fluoro_training.models import create_model
@@ -101,7 +101,7 @@ def metadata_for(model, config: TrainConfig, checkpoint: dict, *, opset: int = 1
     }
     return ModelMetadata(
         architecture=config.model.name,
-        classes=GT_CLASS_NAMES[: config.model.num_classes],
+        classes=MODEL_CLASS_NAMES[: config.model.num_classes],
         heads=heads,
         stride=int(model.stride),
         preprocessing=config.preprocessing,

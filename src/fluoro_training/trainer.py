@@ -93,18 +93,35 @@ def atomic_save(checkpoint: dict[str, Any], path: Path) -> Path:
     return path
 
 
+#: Warm start into more classes: a new class's bias starts this far below the lowest
+#: learned one (a logit margin; e^-4 ~ 2 %).
+NEW_CLASS_BIAS_MARGIN = 4.0
+
+
 def warm_start(model: nn.Module, checkpoint: dict[str, Any]) -> dict[str, list[str]]:
     """Copy every tensor of ``checkpoint["model"]`` whose name and shape match ``model``.
 
-    Returns ``{"loaded": [...], "skipped": [...], "missing": [...]}``: skipped tensors
-    changed shape (e.g. a classifier after a change of the class count), missing ones are
-    new in ``model`` and keep their initialization. Raises ``ValueError`` when nothing
-    matches (another architecture).
+    A tensor that grew along one axis only (the class axis of a classifier after a class
+    was added, e.g. 4 -> 5 classes) is *extended*: the checkpoint's values fill the
+    leading part of that axis, so the classes both models have keep what they learned,
+    and the new class starts off: zero weights and, for a bias, the checkpoint's lowest
+    bias minus :data:`NEW_CLASS_BIAS_MARGIN` (its softmax share starts below e^-4 of
+    every old class's, so the warm-started model predicts what the checkpoint did).
+
+    Returns ``{"loaded": [...], "extended": [...], "skipped": [...], "missing": [...]}``:
+    skipped tensors changed shape otherwise, missing ones are new in ``model`` and keep
+    their initialization (``missing`` also lists the skipped ones). Raises
+    ``ValueError`` when nothing matches (another architecture).
     """
     state = model.state_dict()
     source = checkpoint["model"]
     loaded = [k for k, v in source.items() if k in state and state[k].shape == v.shape]
-    skipped = [k for k, v in source.items() if k in state and state[k].shape != v.shape]
+    extended = [k for k, v in source.items() if k in state and _grown_along_one_axis(v, state[k])]
+    skipped = [
+        k
+        for k, v in source.items()
+        if k in state and state[k].shape != v.shape and k not in extended
+    ]
     missing = [k for k in state if k not in source or k in skipped]
     if not loaded:
         raise ValueError(
@@ -112,8 +129,24 @@ def warm_start(model: nn.Module, checkpoint: dict[str, Any]) -> dict[str, list[s
             "expected weights of the same architecture (model.name)"
         )
     state.update({k: source[k] for k in loaded})
+    for key in extended:
+        old = source[key].to(state[key].dtype)
+        if old.dim() == 1:
+            target = torch.full_like(state[key], float(old.min()) - NEW_CLASS_BIAS_MARGIN)
+        else:
+            target = torch.zeros_like(state[key])
+        target[tuple(slice(0, n) for n in old.shape)] = old
+        state[key] = target
     model.load_state_dict(state)
-    return {"loaded": loaded, "skipped": skipped, "missing": missing}
+    return {"loaded": loaded, "extended": extended, "skipped": skipped, "missing": missing}
+
+
+def _grown_along_one_axis(old: torch.Tensor, new: torch.Tensor) -> bool:
+    """``new`` has ``old``'s shape except one axis, which is longer."""
+    if old.dim() != new.dim() or old.dim() == 0 or old.shape == new.shape:
+        return False
+    differ = [i for i, (a, b) in enumerate(zip(old.shape, new.shape, strict=True)) if a != b]
+    return len(differ) == 1 and old.shape[differ[0]] < new.shape[differ[0]]
 
 
 class Trainer:
@@ -198,9 +231,11 @@ class Trainer:
                 )
             self.warm_start_report = warm_start(self.model, checkpoint)
             LOG.info(
-                "warm start from %s: %d tensors loaded, %d skipped (shape), %d new",
+                "warm start from %s: %d tensors loaded, %d extended (classes added), "
+                "%d skipped (shape), %d new",
                 init,
                 len(self.warm_start_report["loaded"]),
+                len(self.warm_start_report["extended"]),
                 len(self.warm_start_report["skipped"]),
                 len(self.warm_start_report["missing"]),
             )

@@ -182,7 +182,7 @@ def scene_outputs(
 
 
 def scene_metadata(mode: str, classes: int = 3, tip_head: bool = True) -> ModelMetadata:
-    names = ("background", "guidewire", "stent", "catheter")[:classes]
+    names = ("background", "guidewire", "stent", "catheter", "vessel")[:classes]
     return ModelMetadata(
         architecture="known_scene",
         classes=names,
@@ -423,6 +423,34 @@ def test_model_without_a_tip_head_finds_the_wire_and_takes_the_inner_end() -> No
     assert distances.max() < 1.5  # the end runs into the field's edge
     # without a tip head the confidence is the wire probability along the centerline
     assert wire.confidence > 0.95
+
+
+def test_five_class_model_the_vessel_class_is_neither_wire_nor_stent() -> None:
+    # the 4-class scene plus a vessel class: a filled vessel 7 px wide running along the
+    # wire (its lumen overlaps the wire, which keeps the higher wire logit) and a branch
+    # away from it; the vessel is a label of its own, in no mask, and changes no output
+    start, end = (100.0, 100.0), (220.0, 150.0)
+    four = scene_outputs("letterbox", wires=[(start, end)], catheter_end=end, tip_head=False)
+    vessel = np.full((1, 1, *MODEL_SHAPE), -8.0, np.float32)
+    lumen = _line_mask(to_model(start, "letterbox"), to_model(end, "letterbox"), 7)
+    branch = _line_mask(
+        to_model((100.0, 220.0), "letterbox"), to_model((220.0, 260.0), "letterbox"), 5
+    )
+    vessel[0, 0][lumen | branch] = 9.0
+    outputs = {"logits": np.concatenate([four["logits"], vessel], axis=1)}
+    engine = SceneEngine("letterbox", outputs)
+    assert engine.metadata.classes[4] == "vessel"
+    result = PerceptionPipeline(engine).process(scene_image(), STAMP_NS)
+    reference = PerceptionPipeline(SceneEngine("letterbox", four)).process(scene_image(), STAMP_NS)
+    (wire,), (expected,) = result.wires, reference.wires
+    np.testing.assert_allclose(wire.centerline_px, expected.centerline_px, atol=1e-4)
+    np.testing.assert_array_equal(result.guidewire_mask, reference.guidewire_mask)
+    np.testing.assert_array_equal(result.stent_mask, reference.stent_mask)
+    vessel_label = result.labels == 4
+    assert vessel_label.sum() > 300 and result.labels.max() == 4
+    assert (
+        not result.guidewire_mask[vessel_label].any() and not result.stent_mask[vessel_label].any()
+    )
 
 
 @pytest.mark.parametrize("catheter_at", ["tip_end", "other_end"])

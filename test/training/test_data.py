@@ -155,6 +155,40 @@ def test_class_mapping(num_classes, expected_values):
         assert set(np.unique(out[labels == value])) == {expected}
 
 
+def test_vessel_class_of_five_class_models():
+    from fluoro_perception.core.types import VESSEL
+    from fluoro_training.data.examples import with_vessel_class
+
+    labels = np.zeros((SIZE, SIZE), np.uint8)
+    labels[10:12, 5:60] = 1  # guidewire, inside the filled vessel below
+    labels[50:54, 0:40] = 3  # catheter, crossing it
+    vessel = np.zeros((SIZE, SIZE), bool)
+    vessel[6:16, 0:SIZE] = True
+    vessel[40:60, 20:24] = True
+    out = with_vessel_class(labels, vessel)
+    assert out is not labels and labels.max() == 3  # a copy
+    assert set(np.unique(out[labels == 1])) == {1} and set(np.unique(out[labels == 3])) == {3}
+    assert (
+        (out == VESSEL).sum()
+        == (vessel & (labels == 0)).sum()
+        == 10 * SIZE - 2 * 55 + 20 * 4 - 4 * 4
+    )
+    with pytest.raises(ValueError, match="vessel_mask shape"):
+        with_vessel_class(labels, vessel[:10])
+    # the example keeps the vessel class, and vessel pixels are not foreground for the box
+    example = make_example(
+        sample_with(out), Preprocessor(SPEC), np.random.default_rng(0), num_classes=5
+    )
+    kept = example["labels"].numpy()
+    assert set(np.unique(kept)) == {0, 1, 3, VESSEL}
+    x0, y0, x1, y1, valid = example["box"].numpy()
+    assert valid == 1 and (y0, y1) == (9.5, 53.5)  # wire rows 10-11 .. catheter rows 50-53
+    assert (
+        foreground_box(np.where(out == VESSEL, VESSEL, 0).astype(np.uint8), np.zeros((0, 2)))[4]
+        == 0
+    )
+
+
 def test_foreground_box_hand_computed():
     labels = np.zeros((10, 12), np.uint8)
     labels[2, 3] = 1

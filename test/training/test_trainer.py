@@ -270,7 +270,7 @@ def test_tip_branch_is_clipped_apart_from_segmentation(tmp_path, detach):
 
 
 def test_shipped_weights_warm_start_a_new_run(tmp_path):
-    from fluoro_training.trainer import write_weights
+    from fluoro_training.trainer import NEW_CLASS_BIAS_MARGIN, write_weights
 
     Trainer(tiny_config(steps=1, val_every=1), tmp_path / "a", progress=False).fit()
     weights = write_weights(tmp_path / "a" / "last.pt", tmp_path / "models" / "tiny.pt")
@@ -278,14 +278,37 @@ def test_shipped_weights_warm_start_a_new_run(tmp_path):
     assert "optimizer" not in slim and slim["config"] == tiny_config(steps=1, val_every=1).to_dict()
     assert weights.stat().st_size < (tmp_path / "a" / "last.pt").stat().st_size
 
-    # same architecture with one more class: everything but the class outputs is copied
+    # same architecture with one more class: every tensor is copied, the class outputs
+    # into their leading channels; the new class starts off (zero weights, low bias)
     wider = tiny_config(model={"num_classes": 4})
     warm = Trainer(wider, tmp_path / "b", init=weights, progress=False)
     report = warm.warm_start_report
-    assert report["skipped"] and all("classifier" in name for name in report["skipped"])
+    assert not report["skipped"] and not report["missing"]
+    assert report["extended"] and all("classifier" in name for name in report["extended"])
     state = warm.model.state_dict()
     for name in report["loaded"]:
         assert torch.equal(state[name], slim["model"][name]), name
+    for name in report["extended"]:
+        old, new = slim["model"][name], state[name]
+        axis = next(i for i, (a, b) in enumerate(zip(old.shape, new.shape, strict=True)) if a != b)
+        assert (old.shape[axis], new.shape[axis]) == (3, 4), name
+        assert torch.equal(new.narrow(axis, 0, 3), old), name
+        added = new.narrow(axis, 3, 1)
+        if old.dim() == 1:
+            assert float(added) == pytest.approx(float(old.min()) - NEW_CLASS_BIAS_MARGIN)
+        else:
+            assert not added.any(), name
+    # so the warm-started model predicts the checkpoint's classes
+    from fluoro_training.models import create_model
+
+    narrow = create_model("fra_net", num_classes=3, tip_head=True, **tiny_config().model.kwargs)
+    narrow.load_state_dict(slim["model"])
+    narrow.eval()
+    warm.model.eval()
+    image = torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before, after = narrow(image)["logits"], warm.model(image)["logits"]
+    assert torch.equal(after.argmax(1), before.argmax(1))
     assert warm.step == 0 and warm.optimizer.state_dict()["state"] == {}
 
     with pytest.raises(ValueError, match="same architecture"):

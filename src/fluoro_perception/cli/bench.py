@@ -236,7 +236,7 @@ def export_random_default_model(directory: Path) -> tuple[Path, dict[str, Any]]:
     try:
         from fluoro_perception.bench.baselines import build_default_model
         from fluoro_perception.core.model_metadata import ModelMetadata
-        from fluoro_perception.core.types import GT_CLASS_NAMES
+        from fluoro_perception.core.types import MODEL_CLASS_NAMES
         from fluoro_training.onnx_export import export_onnx, output_names
     except ImportError as exc:
         raise FileNotFoundError(
@@ -250,7 +250,7 @@ def export_random_default_model(directory: Path) -> tuple[Path, dict[str, Any]]:
     model, config = build_default_model()
     metadata = ModelMetadata(
         architecture=config.model.name,
-        classes=GT_CLASS_NAMES[: config.model.num_classes],
+        classes=MODEL_CLASS_NAMES[: config.model.num_classes],
         heads=output_names(model),
         stride=int(model.stride),
         preprocessing=config.preprocessing,

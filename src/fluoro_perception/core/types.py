@@ -24,6 +24,12 @@ BACKGROUND, GUIDEWIRE, STENT = 0, 1, 2
 #: with the default config map it to background; a model may list it in its metadata.
 CATHETER = 3
 GT_CLASS_NAMES: tuple[str, ...] = ("background", "guidewire", "stent", "catheter")
+#: Extra model class (issue 12: tell the network what the wire is not): contrast-filled
+#: vessel, trained from the simulator's vessel mask (``SimFrame.vessel_mask``) where the
+#: label map says background. Not a label-map class of datasets (a wire inside a filled
+#: lumen is on both); the runtime treats it as background, like the catheter.
+VESSEL = 4
+MODEL_CLASS_NAMES: tuple[str, ...] = (*GT_CLASS_NAMES, "vessel")
 
 
 @dataclass(frozen=True)

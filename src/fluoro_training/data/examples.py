@@ -5,7 +5,7 @@ Example dict (tensors, before batching):
 * ``image``: ``(1, h, w)`` float32, the network input exactly as the runtime prepares it
   (``fluoro_perception.core.preprocess.Preprocessor``);
 * ``labels``: ``(h, w)`` int64 class indices (catheter mapped to background for
-  3-class models); :data:`IGNORE_INDEX` marks wire pixels of a wire too faint to see
+  3-class models, contrast vessel a class of its own for 5-class ones); :data:`IGNORE_INDEX` marks wire pixels of a wire too faint to see
   (``data.wire_visibility_floor``), which pass no gradient;
 * ``tip_heatmap``: ``(1, h, w)`` float32 Gaussian targets at the visible wire tips;
 * ``tips``: ``(max_tips, 3)`` float32 rows ``(x, y, valid)`` on the model grid [px];
@@ -23,7 +23,7 @@ import torch
 
 from fluoro_perception.core.decode import to_mono_float
 from fluoro_perception.core.preprocess import Preprocessor
-from fluoro_perception.core.types import CATHETER
+from fluoro_perception.core.types import CATHETER, VESSEL
 from fluoro_perception.sim.types import SimFrame
 from fluoro_training.config import DataConfig
 from fluoro_training.data.augment import AugmentConfig, Sample, augment
@@ -50,10 +50,11 @@ def frame_to_sample(
 def _crop_origin(
     labels: np.ndarray, crop: tuple[int, int], rng: np.random.Generator
 ) -> tuple[int, int]:
-    """Crop origin (y0, x0); 70% of crops are centred on a random foreground pixel."""
+    """Crop origin (y0, x0); 70% of crops are centred on a random foreground pixel
+    (instruments: contrast-vessel pixels of 5-class models are not foreground here)."""
     height, width = labels.shape
     crop_h, crop_w = crop
-    foreground = np.flatnonzero(labels)
+    foreground = np.flatnonzero((labels != 0) & (labels != VESSEL))
     if foreground.size and rng.random() < 0.7:
         index = foreground[rng.integers(foreground.size)]
         cy, cx = divmod(int(index), width)
@@ -71,7 +72,8 @@ def foreground_box(labels: np.ndarray, tips_px: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     labels : np.ndarray
-        ``(H, W)`` class indices; every non-zero pixel is foreground.
+        ``(H, W)`` class indices; every non-zero pixel is foreground except contrast
+        vessel (:data:`~fluoro_perception.core.types.VESSEL`: not an instrument).
     tips_px : np.ndarray
         ``(N, 2)`` visible tips ``(x, y)`` [px], ``N`` may be 0.
 
@@ -82,7 +84,7 @@ def foreground_box(labels: np.ndarray, tips_px: np.ndarray) -> np.ndarray:
         [y - 0.5, y + 0.5]`` (pixel centres at integers), tips contribute the same
         half-pixel square around themselves.
     """
-    rows, cols = np.nonzero(labels)
+    rows, cols = np.nonzero((labels != 0) & (labels != VESSEL))
     xs = np.concatenate([cols.astype(np.float64), np.asarray(tips_px, np.float64)[:, 0]])
     ys = np.concatenate([rows.astype(np.float64), np.asarray(tips_px, np.float64)[:, 1]])
     if xs.size == 0:
@@ -191,6 +193,20 @@ def below_visibility_floor(frame: SimFrame, floor: float) -> list[int]:
     return faint
 
 
+def with_vessel_class(labels: np.ndarray, vessel_mask: np.ndarray) -> np.ndarray:
+    """A copy of the class-index map ``labels`` ``(H, W)`` uint8 with the contrast-vessel
+    pixels (``vessel_mask`` ``(H, W)`` bool) that it labels background set to
+    :data:`~fluoro_perception.core.types.VESSEL`; wire, stent and catheter pixels inside
+    a filled lumen keep their class."""
+    if vessel_mask.shape != labels.shape:
+        raise ValueError(
+            f"vessel_mask shape {vessel_mask.shape}; expected the labels' {labels.shape}"
+        )
+    out = labels.copy()
+    out[(labels == 0) & vessel_mask.astype(bool, copy=False)] = VESSEL
+    return out
+
+
 def training_example(
     frame: SimFrame,
     preprocessor: Preprocessor,
@@ -203,9 +219,14 @@ def training_example(
     """One augmented training crop of a simulated or loaded frame (both streams use it).
 
     With ``data.wire_visibility_floor`` > 0, a wire whose CNR is below it is not asked
-    for: its pixels become :data:`IGNORE_INDEX` and its tip is no tip target.
+    for: its pixels become :data:`IGNORE_INDEX` and its tip is no tip target. A 5-class
+    model (``model.num_classes: 5``) learns the frame's contrast-vessel mask as class
+    :data:`~fluoro_perception.core.types.VESSEL` (:func:`with_vessel_class`); frames
+    without a vessel mask (folders without ``vessels/`` PNGs) teach no vessel pixel.
     """
     labels, tips = frame.labels, visible_tips(frame)
+    if num_classes > VESSEL and frame.vessel_mask is not None:
+        labels = with_vessel_class(labels, frame.vessel_mask)
     faint = below_visibility_floor(frame, data.wire_visibility_floor)
     if faint:
         labels = labels.copy()
