@@ -301,10 +301,12 @@ def main(args: list[str] | None = None) -> None:
     rclpy.init(args=argv)
     node = None
     try:
+        # the executor before the node: a signal while the bag is opened shuts the
+        # context down, and an executor created after that fails in its own __del__
+        executor = SingleThreadedExecutor()
         node = BagPlayerNode(
             options.bag, rate=options.rate, topics=options.topics, image_qos=options.image_qos
         )
-        executor = SingleThreadedExecutor()
         executor.add_node(node)
         deadline = time.monotonic() + 30.0
         while (
