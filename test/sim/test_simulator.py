@@ -402,13 +402,18 @@ def test_bolus_timing(t_s, front, opacity, base):
     assert got == pytest.approx((front, opacity, base), abs=1e-9)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_contrast_visible_in_every_contrast_sequence_within_one_second(seed):
+def _still_contrast_frames(seed: int) -> list:
+    """16 frames (t = 0 .. 1 s at 15 Hz) of a 160 px contrast sequence without motion."""
     config = SimConfig(
         height=160, width=160, fps=15.0, scenario="contrast", motion_scale=0.0,
         table_pan_probability=0.0,
     )  # fmt: skip
-    frames = SequenceSimulator(seed, config).frames(16)  # t = 0 .. 1 s
+    return SequenceSimulator(seed, config).frames(16)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_contrast_visible_in_every_contrast_sequence_within_one_second(seed):
+    frames = _still_contrast_frames(seed)  # t = 0 .. 1 s
     assert frames[0].params["bolus_opacity"] == 0.0  # injections start after 0.07 s
     before = cv2.GaussianBlur(frames[0].image.astype(np.float32), (0, 0), 1.0)
     after = cv2.GaussianBlur(frames[-1].image.astype(np.float32), (0, 0), 1.0)
@@ -594,11 +599,7 @@ def test_vessel_mask_is_false_without_contrast():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_vessel_mask_lies_on_the_rendered_contrast_vessel(seed):
-    config = SimConfig(
-        height=160, width=160, fps=15.0, scenario="contrast", motion_scale=0.0,
-        table_pan_probability=0.0,
-    )  # fmt: skip
-    frames = SequenceSimulator(seed, config).frames(16)  # t = 0 .. 1 s: the tree fills
+    frames = _still_contrast_frames(seed)  # t = 0 .. 1 s: the tree fills
     before, after = frames[0], frames[-1]
     darkening = cv2.GaussianBlur(before.image.astype(np.float32), (0, 0), 1.0) - (
         cv2.GaussianBlur(after.image.astype(np.float32), (0, 0), 1.0)
