@@ -185,6 +185,10 @@ class LossConfig:
 
 
 SCHEDULES = ("onecycle", "poly", "cosine", "step", "constant")
+#: ``optim.train_only``: ``""`` trains every parameter; ``"tip"`` only the tip head (the
+#: rest frozen, BatchNorm statistics included; checkpoints are selected by the heatmap's
+#: tip F1), for a new tip head on warm-started segmentation weights.
+TRAIN_ONLY = ("", "tip")
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,7 @@ class OptimConfig:
     The seeds use SGD (momentum 0.9, weight decay 5e-4) with poly / plateau decay
     (seeds 000, 001, 003), SGD with cosine annealing (seed 002) and Adam with a step
     decay of 0.1 (seed 004). ``step`` multiplies the rate by ``step_gamma`` at each
-    ``step_milestones`` fraction of the run.
+    ``step_milestones`` fraction of the run. ``train_only``: see :data:`TRAIN_ONLY`.
     """
 
     optimizer: str = "adamw"
@@ -206,8 +210,11 @@ class OptimConfig:
     grad_clip_norm: float = 5.0
     step_milestones: tuple[float, ...] = (0.42, 0.83)
     step_gamma: float = 0.1
+    train_only: str = ""
 
     def __post_init__(self) -> None:
+        if self.train_only not in TRAIN_ONLY:
+            raise ValueError(f"optim.train_only={self.train_only!r}; expected one of {TRAIN_ONLY}")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"optim.optimizer={self.optimizer!r}; expected adam, adamw or sgd")
         if self.schedule not in SCHEDULES:

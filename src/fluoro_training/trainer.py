@@ -211,6 +211,8 @@ class Trainer:
 
         self.model = self.build_model().to(self.device)
         self._check_sizes(self.model)
+        if config.optim.train_only == "tip":
+            self._freeze_all_but_tip()
         self.loss_fn = self.build_loss()
         self.tip_loss_fn = TipHeatmapLoss()
         self.optimizer, self.scheduler = self.configure_optimizers(self.model)
@@ -346,9 +348,25 @@ class Trainer:
         terms["total"] = sum(terms.values())
         return terms
 
+    def _freeze_all_but_tip(self) -> None:
+        """``optim.train_only: tip``: every parameter but the tip head's stops learning."""
+        tip = getattr(self.model, "tip", None)
+        if tip is None:
+            raise ValueError(
+                "optim.train_only='tip' needs a model with a tip head (model.tip_head: true)"
+            )
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        for parameter in tip.parameters():
+            parameter.requires_grad_(True)
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimizer step on a batch; returns the loss terms as floats."""
         self.train_model.train()
+        if self.config.optim.train_only == "tip":
+            # frozen layers keep their BatchNorm statistics: only the tip head trains
+            self.model.eval()
+            self.model.tip.train()
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
             outputs = self.train_model(batch["image"])
@@ -405,7 +423,10 @@ class Trainer:
         return evaluate_examples(self.model, self.validation_set(), self.device)
 
     def score(self, metrics: dict[str, float]) -> float:
-        """Model selection: validation F1 (mean over foreground classes and centerline)."""
+        """Model selection: validation F1 (mean over foreground classes and centerline);
+        the tip heatmap's F1 when only the tip head trains (``optim.train_only: tip``)."""
+        if self.config.optim.train_only == "tip":
+            return float(metrics.get("tip_f1", 0.0))
         return float(metrics.get("selection_f1", metrics.get("guidewire_dice", 0.0)))
 
     def on_validation_end(self, metrics: dict[str, float]) -> None:

@@ -4,7 +4,8 @@ Metrics (all from ``fluoro_perception.metrics``, the same code the runtime's eva
 uses): guidewire precision / sensitivity / F1 pooled over all pixels of the set (as the
 seeds report them), clDice, centerline F1 within 2 px, stent Dice (pooled), tip error
 median / p95 [px] of tips matched within a 20 px gate, and the fraction of true tips
-found. ``selection_f1`` (mean of guidewire F1, centerline F1 and, when stents exist,
+found (``tip_found_rate``) and the F1 of the heatmap's peaks as tips (``tip_f1``: a
+peak more than 20 px from every true tip is a false tip). ``selection_f1`` (mean of guidewire F1, centerline F1 and, when stents exist,
 stent Dice) selects the best checkpoint.
 """
 
@@ -67,7 +68,7 @@ def evaluate_examples(
     accumulator = MetricAccumulator()
     totals: dict[str, Any] = {}
     tip_errors: list[float] = []
-    found = missed = 0
+    found = missed = false = 0
     has_stent = False
     for example in examples:
         outputs = model(example["image"][None].to(device))
@@ -91,6 +92,7 @@ def evaluate_examples(
             tip_errors.extend(result.errors_px)
             found += result.num_found
             missed += result.num_missed
+            false += result.num_false
         accumulator.add(frame_metrics, sequence_id=example.get("sequence_id"))
 
     summary = accumulator.summary()["metrics"]
@@ -106,6 +108,8 @@ def evaluate_examples(
         metrics["stent_dice"] = f1_score(totals["stent"]) if has_stent else float("nan")
     if found + missed:
         metrics["tip_found_rate"] = found / (found + missed)
+    if found + missed + false:
+        metrics["tip_f1"] = 2 * found / (2 * found + missed + false)
     if tip_errors:
         metrics["tip_error_median_px"] = float(np.median(tip_errors))
         metrics["tip_error_p95_px"] = float(np.percentile(tip_errors, 95))

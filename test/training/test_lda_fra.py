@@ -413,3 +413,35 @@ def test_fra_net_tip_detach_keeps_tip_gradients_out_of_the_decoder(detach):
     tip_grad = sum(float(p.grad.abs().sum()) for p in model.tip.parameters())
     assert tip_grad > 0
     assert (decoder_grad == 0) == detach
+
+
+def test_fra_net_context_tip_head_sees_far_enough_to_find_a_wire_end():
+    from fluoro_training.models.attention import ContextTipHead
+
+    torch.manual_seed(0)
+    head = ContextTipHead(4, hidden_channels=8, dilations=(2, 4, 8), upsample=2).eval()
+    for module in head.modules():  # every ReLU active: the head is linear, its reach exact
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.constant_(module.bias, 10.0)
+    features = torch.zeros(1, 4, 64, 64, requires_grad=True)
+    head(features)[0, 0, 64, 64].backward()  # full-resolution pixel (64, 64) = feature (32, 32)
+    reached = (features.grad[0].abs().sum(0) > 0).nonzero()
+    # receptive field 1 + 2 (2 + 4 + 8) = 29 feature pixels across, centred on (32, 32)
+    assert int(reached[:, 0].min()) == 32 - 14 and int(reached[:, 0].max()) == 32 + 14
+    assert int(reached[:, 1].min()) == 32 - 14 and int(reached[:, 1].max()) == 32 + 14
+    # the head starts at CenterNet's prior everywhere only through its bias
+    assert float(head.last.bias) == pytest.approx(-2.19)
+
+
+@pytest.mark.parametrize("context", [1, 3])
+def test_fra_net_tip_context_output_shapes(context):
+    model = FRANet(width_mult=0.25, full_res_head=False, tip_context=context).eval()
+    outputs = model(torch.randn(1, 1, 64, 96))
+    assert outputs["tip_heatmap"].shape == (1, 1, 64, 96)
+    assert outputs["logits"].shape == (1, 3, 64, 96)
+    assert len(model.tip.blocks) == context
+
+
+def test_fra_net_tip_context_out_of_range():
+    with pytest.raises(ValueError, match="tip_context"):
+        FRANet(width_mult=0.25, tip_context=5)

@@ -367,3 +367,51 @@ def test_ignored_pixels_pass_no_gradient(tmp_path):
     assert torch.isfinite(terms["total"])
     assert logits.grad[0, :, 5, :].abs().sum() == 0  # the ignored row
     assert logits.grad[0, :, 2, :].abs().sum() > 0 and logits.grad[0, :, 0, :].abs().sum() > 0
+
+
+def test_train_only_tip_changes_the_tip_head_and_nothing_else(tmp_path):
+    from fluoro_training.trainer import write_weights
+
+    Trainer(tiny_config(steps=1, val_every=1), tmp_path / "a", progress=False).fit()
+    weights = write_weights(tmp_path / "a" / "last.pt", tmp_path / "tiny.pt")
+    kwargs = {"width_mult": 0.25, "depth_mult": 0.5, "full_res_head": False}
+    config = tiny_config(
+        steps=4,
+        val_every=4,
+        model={"kwargs": {**kwargs, "tip_detach": True, "tip_context": 2}},
+        optim={"train_only": "tip", "lr": 0.01},
+        loss={"name": "hybrid", "tip_weight": 1.0},
+    )
+    # the 3x3 head of the checkpoint does not fit the context head: it starts new
+    Trainer(config, tmp_path / "b", init=weights, progress=False)
+    config = tiny_config(
+        steps=4,
+        val_every=4,
+        model={"kwargs": {**kwargs, "tip_context": 2}},
+        optim={"train_only": "tip", "lr": 0.01},
+        loss={"name": "hybrid", "tip_weight": 1.0},
+    )
+    trainer = Trainer(config, tmp_path / "c", progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    after = trainer.model.state_dict()
+    tip_keys = {f"tip.{k}" for k in trainer.model.tip.state_dict()}
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    # BatchNorm statistics outside the head are frozen as well as the weights
+    assert changed and changed <= tip_keys, sorted(changed - tip_keys)
+    assert any("weight" in k for k in changed)
+    optimized = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in trainer.model.tip.parameters()}
+    # checkpoints are chosen by the heatmap's tip F1, not by the (frozen) segmentation
+    assert trainer.score({"tip_f1": 0.25, "selection_f1": 0.9}) == 0.25
+
+
+def test_train_only_tip_needs_a_tip_head(tmp_path):
+    config = tiny_config(model={"tip_head": False}, optim={"train_only": "tip"})
+    with pytest.raises(ValueError, match="tip head"):
+        Trainer(config, tmp_path, progress=False)
+
+
+def test_train_only_rejects_unknown_parts():
+    with pytest.raises(ValueError, match="optim.train_only"):
+        tiny_config(optim={"train_only": "decoder"})

@@ -33,6 +33,7 @@ from torch import nn
 
 from fluoro_training.models.attention import (
     AdditiveAttentionGate,
+    ContextTipHead,
     ConvBNReLU,
     SeparableConvBNReLU,
     TipHeatmapHead,
@@ -51,6 +52,12 @@ FRA_ENCODER_SETTINGS: tuple[tuple[tuple[int, int, int, int], ...], ...] = (
     ((6, 64, 4, 2), (6, 96, 3, 1)),  # stride 16
     ((6, 160, 3, 2), (6, 320, 1, 1)),  # stride 32
 )
+
+#: Dilations of the :class:`ContextTipHead` blocks (``tip_context`` = how many are used).
+TIP_CONTEXT_DILATIONS: tuple[int, ...] = (2, 4, 8, 16)
+#: Least hidden channels of the :class:`ContextTipHead` (at stride 2 with 3 blocks: ~0.1
+#: GFLOPs at 512x512).
+TIP_CONTEXT_CHANNELS = 16
 
 #: Recommended keyword arguments of :class:`FRANet` for the real-time CPU default: about
 #: 0.95 M parameters and 3.1 GFLOPs at 512x512, 36-38 ms of single-core ONNX Runtime
@@ -255,6 +262,10 @@ class FRANet(SegmentationNet):
         whose loss trains only the head and can never pull the shared decoder away from
         segmentation (with shared gradients the tip loss had to be weighted 0.01 and the
         head never fired, issue 12).
+    tip_context : int
+        ``0``: the 3x3 :class:`TipHeatmapHead`. ``n`` in 1-4: :class:`ContextTipHead` with
+        dilations ``(2, 4, 8, 16)[:n]`` and at least 16 channels, a head that sees enough of the curve to tell a
+        wire end from a wire middle.
 
     Shapes
     ------
@@ -280,6 +291,7 @@ class FRANet(SegmentationNet):
         refine_head: bool = False,
         refine_channels: int = 4,
         tip_detach: bool = False,
+        tip_context: int = 0,
     ) -> None:
         super().__init__(in_channels, num_classes, tip_head)
         if refine_head and full_res_head:
@@ -345,11 +357,21 @@ class FRANet(SegmentationNet):
             else None
         )
         self.tip_detach = tip_detach
-        self.tip = (
-            TipHeatmapHead(head_in, final, separable=separable, upsample=head_upsample)
-            if tip_head
-            else None
-        )
+        if not 0 <= tip_context <= len(TIP_CONTEXT_DILATIONS):
+            raise ValueError(
+                f"tip_context={tip_context}; expected 0 (3x3 head) to "
+                f"{len(TIP_CONTEXT_DILATIONS)} dilated blocks"
+            )
+        self.tip: nn.Module | None = None
+        if tip_head and tip_context:
+            self.tip = ContextTipHead(
+                head_in,
+                max(final, TIP_CONTEXT_CHANNELS),
+                TIP_CONTEXT_DILATIONS[:tip_context],
+                upsample=head_upsample,
+            )
+        elif tip_head:
+            self.tip = TipHeatmapHead(head_in, final, separable=separable, upsample=head_upsample)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         self.check_input(x)
