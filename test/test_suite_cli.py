@@ -24,7 +24,7 @@ def model(tmp_path_factory) -> Path:
 
 def test_set_names_cover_every_style_and_the_foreign_set_when_present(tmp_path):
     names = set_names(None)
-    assert names[:2] == ["heldout", "negatives"]
+    assert names[:4] == ["heldout", "negatives", "vessels", "contrast_wires"]
     assert [n for n in names if n.startswith("style_")] == [f"style_{s}" for s in STYLE_CHOICES]
     (tmp_path / "wires").mkdir()
     assert set_names(tmp_path)[-2:] == ["foreign_wires", "foreign_negatives"]
@@ -79,3 +79,14 @@ def test_oracle_and_baseline_together_are_refused(tmp_path, model, capsys):
     argv = ["evaluate", str(tmp_path), "--oracle", "--baseline", "frangi"]
     assert main([*argv, "--model", str(model), "--output", str(tmp_path / "o")]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_vessel_sets_span_the_injection_with_and_without_wires(tmp_path):
+    vessels = read_dataset(make_set("vessels", tmp_path, 1, tmp_path, quiet=True))
+    wires = read_dataset(make_set("contrast_wires", tmp_path, 1, tmp_path, quiet=True))
+    for dataset in (vessels, wires):
+        generator = dataset.header["generator"]
+        assert generator["frame_step"] == 10 and generator["scenario"] == "contrast"
+        assert [r.frame_index for r in dataset.records] == [0, 10, 20]
+    assert vessels.header["generator"]["negatives"] is True
+    assert "negatives" not in wires.header["generator"]

@@ -7,6 +7,10 @@ with one row per set, plus each set's own report (``<set>/report.md``):
 * ``heldout``: 48 unseen simulator sequences x 3 frames, every scenario (the set of
   ``models/default.md``);
 * ``negatives``: hard negatives, no guidewire (``fluoro-sim dataset --negatives``);
+* ``vessels``: hard negatives under contrast-filled vessel trees (contrast runs, no
+  guidewire, every 10th frame: wash-in, full, wash-out);
+* ``contrast_wires``: the same kind of runs with their wires: how much of the predicted
+  wire lies on the filled vessels (``vessel confusion``);
 * ``style_none`` ... ``style_all``: the style-held-out renders (``fluoro-sim styleset``),
   the same sequences with no held-out factor, each factor alone and all together;
 * ``foreign_wires``, ``foreign_negatives``: the independent generator's frames
@@ -38,6 +42,15 @@ from fluoro_perception.jsonsafe import json_safe
 _SIM_SETS: dict[str, tuple[list[str], int, int]] = {
     "heldout": (["dataset"], 48, 424242),
     "negatives": (["dataset", "--negatives"], 24, 515151),
+    # every 10th frame (0, 0.67, 1.33 s at 15 frames/s) of contrast runs, so the vessel
+    # trees are filling, full and washing out; the consecutive frames of the sets above
+    # cover 0-0.13 s, before most boluses have arrived
+    "vessels": (
+        ["dataset", "--negatives", "--scenario", "contrast", "--frame-step", "10"],
+        24,
+        717171,
+    ),
+    "contrast_wires": (["dataset", "--scenario", "contrast", "--frame-step", "10"], 24, 818181),
 }
 _STYLE_SEQUENCES, _STYLE_SEED = 16, 616161
 FRAMES_PER_SEQUENCE = 3

@@ -5,6 +5,7 @@ Subcommands::
     fluoro-sim dataset OUT --sequences N --frames M --seed S [--size H W] [--scenario NAME]
                            [--bit-depth 8|12|16] [--overwrite]
     fluoro-sim dataset OUT ... --negatives   # hard negatives: no guidewire, dense distractors
+    fluoro-sim dataset OUT ... --scenario contrast --frame-step 10   # filled vessel trees
     fluoro-sim styleset OUT --style noise|display|spacing|instrument|anatomy|all
                            --sequences N --frames M --seed S [--size H W] [--overwrite]
     fluoro-sim bag OUT --frames N --fps F [--storage mcap|sqlite3] [--encoding mono8|mono16]
@@ -95,11 +96,15 @@ def _config_dict(config: Any) -> dict[str, Any]:
     return {"repr": repr(config)}
 
 
-def _simulate(seed: int, config: Any, n_frames: int, sequence_id: str) -> Iterator[Any]:
+def _simulate(
+    seed: int, config: Any, n_frames: int, sequence_id: str, step: int = 1
+) -> Iterator[Any]:
     from fluoro_perception.sim import SequenceSimulator
 
     simulator = SequenceSimulator(seed, config, sequence_id=sequence_id)
-    return itertools.islice(iter(simulator), n_frames)
+    if step == 1:
+        return itertools.islice(iter(simulator), n_frames)
+    return (simulator.frames(1, step)[0] for _ in range(n_frames))
 
 
 def _progress(iterable: Any, total: int, description: str, quiet: bool) -> Any:
@@ -134,6 +139,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "sequences": args.sequences,
         "frames_per_sequence": args.frames,
+        **({"frame_step": args.frame_step} if args.frame_step != 1 else {}),
         "scenario": args.scenario or _MIXED,
         "sim_config": _config_dict(config),
     }
@@ -141,7 +147,9 @@ def _run_dataset(args: argparse.Namespace) -> int:
     total = args.sequences * args.frames
     with DatasetWriter(args.out, generator=generator, overwrite=args.overwrite) as writer:
         frames = itertools.chain.from_iterable(
-            _simulate(sequence_seed, config, args.frames, f"seq{args.seed}_{index:04d}")
+            _simulate(
+                sequence_seed, config, args.frames, f"seq{args.seed}_{index:04d}", args.frame_step
+            )
             for index, sequence_seed in enumerate(seeds)
         )
         for frame in _progress(frames, total, "dataset", args.quiet):
@@ -306,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--negatives",
         action="store_true",
         help="hard negatives: no guidewire (nor stent), more contrast and distractors",
+    )
+    dataset.add_argument(
+        "--frame-step",
+        type=positive_int,
+        default=1,
+        help="keep every K-th frame of each run (default 1: consecutive; 10 at 15 "
+        "frames/s spans a contrast injection's wash-in and wash-out in 3 frames)",
     )
     dataset.set_defaults(func=_run_dataset)
 

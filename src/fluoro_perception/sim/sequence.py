@@ -102,15 +102,20 @@ class SequenceSimulator:
         while True:
             yield self._render_next()
 
-    def frames(self, n: int) -> list[SimFrame]:
-        """The next ``n`` consecutive frames."""
+    def frames(self, n: int, step: int = 1) -> list[SimFrame]:
+        """The next ``n`` frames, every ``step``-th frame of the run (``step=1``:
+        consecutive; ``step=10`` at 15 frames/s: one frame per 0.67 s, so a few frames
+        span a contrast injection's wash-in and wash-out). Frames in between are not
+        rendered; their ``frame_index`` and ``timestamp_s`` say where each lies."""
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise ValueError(f"n={n!r} must be a non-negative int number of frames")
-        return [self._render_next() for _ in range(int(n))]
+        if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 1:
+            raise ValueError(f"step={step!r} must be an int >= 1 (1 = consecutive frames)")
+        return [self._render_next(int(step)) for _ in range(int(n))]
 
-    def _render_next(self) -> SimFrame:
+    def _render_next(self, step: int = 1) -> SimFrame:
         index = self._next_index
-        self._next_index += 1
+        self._next_index += step
         return render_frame(self._scene, self.config, index, self._noise_rng, self.sequence_id)
 
 
