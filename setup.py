@@ -104,7 +104,7 @@ data_files = [
     ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
     ("share/" + PACKAGE, ["package.xml"]),
     ("share/" + PACKAGE + "/launch", sorted(glob("launch/*.launch.py"))),
-    ("share/" + PACKAGE + "/config", sorted(glob("config/*.yaml"))),
+    ("share/" + PACKAGE + "/config", sorted(glob("config/*.yaml") + glob("config/*.xml"))),
     ("share/" + PACKAGE + "/config/train", sorted(glob("config/train/*.yaml"))),
     ("share/" + PACKAGE + "/models", sorted(glob("models/*.onnx") + glob("models/*.md"))),
 ]

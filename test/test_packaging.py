@@ -73,6 +73,7 @@ def test_ament_index_resolves_share_and_prefix(installed_prefix):
     assert (share / "package.xml").is_file()
     assert (share / "launch" / "segment.launch.py").is_file()
     assert (share / "config" / "segment.yaml").is_file()
+    assert (share / "config" / "fastdds.xml").is_file()  # the nodes' DDS profile
 
 
 @pytest.mark.parametrize("name", NODE_EXECUTABLES)

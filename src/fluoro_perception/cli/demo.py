@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from fluoro_perception.cli.argtypes import positive_float, positive_int
+from fluoro_perception.nodes.dds_profile import apply_dds_profile
 
 VIDEO_FILE = "overlay.mp4"
 VIDEO_FALLBACK_FILE = "overlay.avi"
@@ -278,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
     truth_tip_topic = f"{namespace}/ground_truth/guidewire/tip"
     timeout_s = args.timeout or 2.0 * args.frames / args.fps + 60.0
 
+    apply_dds_profile()  # before the first participant (dds_profile)
     context = rclpy.Context()
     rclpy.init(args=["fluoro-perception-demo"], context=context)
     nodes: list[Any] = []

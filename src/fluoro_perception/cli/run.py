@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from fluoro_perception.nodes.dds_profile import apply_dds_profile
 from fluoro_perception.nodes.graph import GraphSpec, NodeSpec, load_graph
 from fluoro_perception.nodes.params import (
     CONFIG_CLASSES,
@@ -288,6 +289,7 @@ def _run_graph(
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
+    apply_dds_profile()  # before the first participant (dds_profile)
     context = rclpy.Context()
     rclpy.init(args=["fluoro-perception"], context=context)
     started: list[Any] = []

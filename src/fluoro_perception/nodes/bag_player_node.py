@@ -38,6 +38,7 @@ from rosgraph_msgs.msg import Clock
 
 from fluoro_perception.bagio import IMAGE_TOPIC, IMAGE_TYPE, BagReader, get_bag_typestore
 from fluoro_perception.nodes.conversions import ns_to_stamp
+from fluoro_perception.nodes.dds_profile import apply_dds_profile
 
 NODE_NAME = "bag_player"
 CLOCK_TOPIC = "/clock"
@@ -298,6 +299,7 @@ def main(args: list[str] | None = None) -> None:
 
     argv = sys.argv if args is None else args
     options = parse_args(remove_ros_args(argv)[1:])
+    apply_dds_profile()  # before the first participant (dds_profile)
     rclpy.init(args=argv)
     node = None
     try:

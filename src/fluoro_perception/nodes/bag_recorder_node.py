@@ -48,6 +48,7 @@ from sensor_msgs.msg import Image
 
 from fluoro_perception.bagio import IMAGE_TOPIC, BagWriter, get_bag_typestore, stamp_to_ns
 from fluoro_perception.nodes.bag_player_node import message_class
+from fluoro_perception.nodes.dds_profile import apply_dds_profile
 from fluoro_perception.topics import DEFAULT_NAMESPACE, perception_topics, recorded_topic_types
 
 NODE_NAME = "bag_recorder"
@@ -327,6 +328,7 @@ def main(args: list[str] | None = None) -> None:
         "--input-topic", default=IMAGE_TOPIC, help="image topic for the end-to-end latency"
     )
     options = parser.parse_args(remove_ros_args(argv)[1:])
+    apply_dds_profile()  # before the first participant (dds_profile)
     rclpy.init(args=argv)
     node = None
     try:

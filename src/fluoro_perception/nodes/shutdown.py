@@ -117,7 +117,10 @@ def run_node(make_node: Callable[[], Any], logger_name: str, args: list[str] | N
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    from fluoro_perception.nodes.dds_profile import apply_dds_profile
+
     signals = ShutdownSignals().install()
+    apply_dds_profile()  # before the first participant (dds_profile)
     try:
         rclpy.init(args=args)
     except RuntimeError as exc:  # rclpy's RCLError (security set-up, bad arguments)

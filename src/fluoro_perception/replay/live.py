@@ -18,6 +18,7 @@ from typing import Any
 from fluoro_perception.bagio import IMAGE_TOPIC, IMAGE_TYPE, BagError, BagReader, open_bag
 from fluoro_perception.evaluation.frame_errors import ERRORS_FILE, FrameErrorLog
 from fluoro_perception.metrics import summarize_values
+from fluoro_perception.nodes.dds_profile import apply_dds_profile
 from fluoro_perception.replay.outputs import prepare_output_dir
 from fluoro_perception.replay.recorded import evaluate_recorded
 from fluoro_perception.replay.spacing import resolve_pixel_spacing
@@ -153,6 +154,7 @@ def replay_live(
         pixel_spacing_source=spacing_source,
     )
 
+    apply_dds_profile()  # before the first participant (dds_profile)
     context = rclpy.Context()
     rclpy.init(args=["fluoro-perception-replay"], context=context)
     recorder, snapshot, published, node_provider = _run_graph(
