@@ -45,7 +45,9 @@ class DataConfig:
     (``fluoro-sim styleset``). ``wire_visibility_floor`` > 0: a training wire whose
     contrast-to-noise ratio along its centerline is below it is ignored (no gradient from
     its pixels, no tip target), since nobody could draw it (``fluoro-train visibility``);
-    validation always scores every wire.
+    validation always scores every wire. ``tip_crop_fraction``: share of training crops
+    centred on a visible tip (jittered by up to a quarter of the crop); at 0 about a
+    quarter of the crops hold a tip, too few for a tip head to learn from.
 
     Frames are simulated at ``sim_size``, preprocessed to the model grid ``image_size``
     (= ``preprocessing.input_size``, what the runtime feeds the network) and training
@@ -75,6 +77,7 @@ class DataConfig:
     tip_sigma_px: float = 2.0
     sim: dict = dataclasses.field(default_factory=dict)
     wire_visibility_floor: float = 0.0
+    tip_crop_fraction: float = 0.0
 
     def sim_config(self, **fixed: Any) -> SimConfig:
         """The :class:`SimConfig` of one simulated sequence: ``fixed`` (size, scenario, bit
@@ -123,6 +126,10 @@ class DataConfig:
             raise ValueError(
                 f"data.wire_visibility_floor={self.wire_visibility_floor}; expected >= 0 "
                 "(a CNR, 0 = off)"
+            )
+        if not 0.0 <= self.tip_crop_fraction <= 1.0:
+            raise ValueError(
+                f"data.tip_crop_fraction={self.tip_crop_fraction}; expected in [0, 1]"
             )
         if self.tip_sigma_px <= 0:
             raise ValueError(f"data.tip_sigma_px={self.tip_sigma_px}; expected > 0 [px]")

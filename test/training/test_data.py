@@ -562,3 +562,33 @@ def test_visibility_floor_ignores_only_the_faint_wire_and_its_tip():
     assert not (plain["labels"] == IGNORE_INDEX).any() and plain["tips"][:, 2].sum() == 2
     with pytest.raises(ValueError, match="wire_visibility_floor"):
         DataConfig(wire_visibility_floor=-1.0)
+
+
+@pytest.mark.parametrize("fraction, least", [(1.0, 40), (0.0, 0)])
+def test_tip_crop_fraction_centres_crops_on_tips(fraction, least):
+    # a long wire across the frame, its tip in a corner: random and foreground-centred
+    # crops hold it only sometimes, tip-centred crops (jittered by a quarter) always
+    labels = np.zeros((SIZE, SIZE), np.uint8)
+    labels[SIZE - 6, 4:] = 1
+    tip = (4.0, float(SIZE - 6))
+    rng = np.random.default_rng(0)
+    with_tip = sum(
+        bool(
+            make_example(
+                sample_with(labels, [tip]),
+                Preprocessor(SPEC),
+                rng,
+                crop_size=(CROP, CROP),
+                tip_crop_fraction=fraction,
+            )["tips"][0, 2]
+        )
+        for _ in range(40)
+    )
+    assert with_tip >= least
+    if fraction == 0.0:
+        assert with_tip < 40
+
+
+def test_tip_crop_fraction_range():
+    with pytest.raises(ValueError, match="tip_crop_fraction"):
+        DataConfig(tip_crop_fraction=1.5)

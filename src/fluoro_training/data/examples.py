@@ -48,12 +48,24 @@ def frame_to_sample(
 
 
 def _crop_origin(
-    labels: np.ndarray, crop: tuple[int, int], rng: np.random.Generator
+    labels: np.ndarray,
+    crop: tuple[int, int],
+    rng: np.random.Generator,
+    tips: np.ndarray | None = None,
+    tip_fraction: float = 0.0,
 ) -> tuple[int, int]:
-    """Crop origin (y0, x0); 70% of crops are centred on a random foreground pixel
-    (instruments: contrast-vessel pixels of 5-class models are not foreground here)."""
+    """Crop origin (y0, x0). With visible ``tips`` ``(N, 2)`` (x, y) [px], a share
+    ``tip_fraction`` of crops is centred on a random tip (jittered by up to a quarter of
+    the crop); of the rest, 70 % are centred on a random foreground pixel (instruments:
+    contrast-vessel pixels of 5-class models are not foreground here), the others
+    anywhere."""
     height, width = labels.shape
     crop_h, crop_w = crop
+    if tips is not None and len(tips) and tip_fraction > 0 and rng.random() < tip_fraction:
+        cx, cy = (int(round(float(v))) for v in tips[rng.integers(len(tips))])
+        y0 = cy - crop_h // 2 + int(rng.integers(-crop_h // 4, crop_h // 4 + 1))
+        x0 = cx - crop_w // 2 + int(rng.integers(-crop_w // 4, crop_w // 4 + 1))
+        return int(np.clip(y0, 0, height - crop_h)), int(np.clip(x0, 0, width - crop_w))
     foreground = np.flatnonzero((labels != 0) & (labels != VESSEL))
     if foreground.size and rng.random() < 0.7:
         index = foreground[rng.integers(foreground.size)]
@@ -103,6 +115,7 @@ def make_example(
     augment_config: AugmentConfig | None = None,
     crop_size: tuple[int, int] | None = None,
     tip_sigma_px: float = 2.0,
+    tip_crop_fraction: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Augment (optional), preprocess as the runtime does, map classes, crop, add targets.
 
@@ -123,6 +136,8 @@ def make_example(
         ``(h, w)`` random crop of the model grid [px]; None keeps the whole grid.
     tip_sigma_px : float
         Standard deviation of the Gaussian tip targets [px].
+    tip_crop_fraction : float
+        Share of crops centred on a visible tip (``data.tip_crop_fraction``).
 
     Returns
     -------
@@ -138,7 +153,7 @@ def make_example(
     tips = transform.points_to_model(sample.points) if len(sample.points) else sample.points
     image = net_input[0]  # (1, h, w)
     if crop_size is not None and tuple(crop_size) != labels.shape:
-        y0, x0 = _crop_origin(labels, crop_size, rng)
+        y0, x0 = _crop_origin(labels, crop_size, rng, tips, tip_crop_fraction)
         crop_h, crop_w = crop_size
         image = image[:, y0 : y0 + crop_h, x0 : x0 + crop_w]
         labels = labels[y0 : y0 + crop_h, x0 : x0 + crop_w]
@@ -244,4 +259,5 @@ def training_example(
         augment_config=augment_config,
         crop_size=tuple(data.crop_size),
         tip_sigma_px=data.tip_sigma_px,
+        tip_crop_fraction=data.tip_crop_fraction,
     )
