@@ -5,7 +5,8 @@ ONNX, and measured on a held-out simulator test set of unseen sequences (the ``"
 seeds of :func:`fluoro_training.data.sim_stream.held_out_data`: never trained on, never
 used for checkpoint selection, every validation scenario). The table follows the
 seeds' format: precision, sensitivity, F1, clDice, tip error median / p95, params,
-GFLOPs and CPU ms/frame (ONNX Runtime, batch 1, median).
+GFLOPs and CPU ms/frame (ONNX Runtime, batch 1, median), plus the runtime's primary tip
+and the confusion share of issue 12 (wire pixels painted on catheters and vessels).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ COLUMNS = (
     ("tip_error_p95_px", "{:.2f}"),
     ("tip_found_rate", "{:.2f}"),
     ("both_wires_found", "{:.2f}"),
+    ("primary_tip_correct", "{:.2f}"),
+    ("confusion_share", "{:.3f}"),
     ("params_m", "{:.2f}"),
     ("gflops", "{:.2f}"),
     ("cpu_ms", "{:.1f}"),
@@ -186,8 +189,10 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float | int | st
     The ONNX file runs in :class:`fluoro_perception.core.pipeline.PerceptionPipeline`
     exactly as the node runs it (decode, geometry, tracking per sequence), scored by the
     runtime's evaluation code (``fluoro-perception evaluate``): tip error median / p95 [px]
-    of tips matched within its gate, the fraction of true tips found, and the fraction of
-    dual-wire frames in which both wires were found (NaN where the set has none).
+    of tips matched within its gate, the fraction of true tips found, the fraction of
+    dual-wire frames in which both wires were found, the fraction of frames whose primary
+    tip (``/tip``) lies on a true tip, and the confusion share (predicted wire pixels on
+    catheter or contrast-vessel truth; ``docs/evaluation.md``), NaN where the set has none.
 
     A frame the pipeline or its scoring fails on is left out and counted: ``failed_frames``
     and the one-line reason of the first (``failed_frames_first_reason``, None when none
@@ -221,6 +226,8 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float | int | st
         "tip_error_p95_px": number(summary["tip_error_px"]["p95"]),
         "tip_found_rate": number(summary["tip_detection_rate"]),
         "both_wires_found": number(summary["both_wires_found_rate"]),
+        "primary_tip_correct": number(summary["primary_tip_correct_rate"]),
+        "confusion_share": number(summary["confusion_share"]),
         "failed_frames": failed,
         "failed_frames_first_reason": first_reason,
     }

@@ -67,3 +67,29 @@ def test_a_frame_that_fails_is_counted_and_the_others_are_scored(
     )
     assert len(scored) == FRAMES - 1  # every other frame was scored
     assert not math.isnan(metrics["tip_found_rate"])
+
+
+def test_confusion_share_and_primary_tip_are_the_runtime_evaluations(
+    onnx_model: Path, frames: list
+) -> None:
+    from fluoro_perception.core.engine import InferenceEngine
+    from fluoro_perception.evaluation.runner import FrameEvaluator
+
+    metrics = runtime_metrics(onnx_model, frames)
+    engine = InferenceEngine(onnx_model, providers=["CPUExecutionProvider"])
+    try:
+        evaluator = FrameEvaluator(engine)
+        for frame in frames:
+            evaluator.evaluate(frame)
+    finally:
+        engine.close()
+    summary = evaluator.accumulator.summary()["summary"]
+    for key, summary_key in (
+        ("confusion_share", "confusion_share"),
+        ("primary_tip_correct", "primary_tip_correct_rate"),
+    ):
+        expected = summary[summary_key]
+        if expected is None:
+            assert math.isnan(metrics[key])
+        else:
+            assert metrics[key] == pytest.approx(expected)
