@@ -168,6 +168,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         overrides=args.set,
         recipe=args.recipe,
         checkpoints=_named_paths(args.checkpoint),
+        baseline=not args.no_baseline,
     )
     print(table)
     return 0
@@ -246,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="paper",
         help="paper: each model's own config/train/<model>.yaml (loss, optimizer); "
         "common: each model's architecture with --config's loss, optimizer and data",
+    )
+    compare.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="leave out the first row, the classical Frangi baseline on the same test set",
     )
     compare.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     compare.add_argument("--output", default="out/compare")

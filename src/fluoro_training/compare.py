@@ -22,7 +22,7 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from fluoro_perception.jsonsafe import json_safe
-from fluoro_training.config import TrainConfig, load_config
+from fluoro_training.config import TrainConfig, config_from_dict, load_config
 from fluoro_training.data.sim_stream import held_out_data, validation_examples, validation_frames
 from fluoro_training.export import OnnxSegmenter, export_checkpoint, model_from_checkpoint
 from fluoro_training.models import available_models
@@ -32,6 +32,8 @@ from fluoro_training.validation import evaluate_examples
 
 #: Training recipes of :func:`compare_models`.
 RECIPES = ("paper", "common")
+#: Row name of the classical baseline (:func:`measure_baseline`).
+BASELINE_ROW = "frangi (baseline)"
 #: Models whose loss supervises extra outputs, so the common recipe keeps their own loss.
 OWN_LOSS_MODELS = frozenset({"lsnet"})
 
@@ -98,6 +100,7 @@ def compare_models(
     overrides: list[str] | None = None,
     recipe: str = "paper",
     checkpoints: dict[str, str | Path] | None = None,
+    baseline: bool = True,
 ) -> str:
     """Train, export and measure each model; write ``results.json`` and ``results.md``.
 
@@ -110,7 +113,9 @@ def compare_models(
     :data:`OWN_LOSS_MODELS`) keep that loss. ``steps`` / ``minutes`` and ``overrides``
     apply to every model, so all share one budget. ``checkpoints`` maps extra row names
     to already trained ``best.pt`` files (e.g. the shipped default's run), measured the
-    same way without training. Returns the Markdown table.
+    same way without training. ``baseline``: the first row is the classical Frangi
+    baseline (:func:`measure_baseline`) on the first model's test set and model grid, so
+    the gain over it is visible. Returns the Markdown table.
     """
     if not models and not checkpoints:
         raise ValueError("nothing to compare; give --models and/or --checkpoint NAME=BEST_PT")
@@ -135,10 +140,12 @@ def compare_models(
         trainer.fit()
         row = measure_checkpoint(name, run_dir / "best.pt", run_dir, test_sequences)
         row["train_step_s"] = trainer.timing.get("step_s", float("nan"))
-        rows.append(row)
+        _add_row(rows, row, config, run_dir / f"{name}.onnx", baseline, test_sequences)
         _write_rows(output_dir, rows)
     for name, checkpoint in (checkpoints or {}).items():
-        rows.append(measure_checkpoint(name, Path(checkpoint), output_dir / name, test_sequences))
+        row = measure_checkpoint(name, Path(checkpoint), output_dir / name, test_sequences)
+        config = config_from_dict(load_checkpoint(checkpoint)["config"])
+        _add_row(rows, row, config, output_dir / name / f"{name}.onnx", baseline, test_sequences)
         _write_rows(output_dir, rows)
     table = format_table(rows)
     (output_dir / "results.md").write_text(table + "\n")
@@ -183,7 +190,61 @@ def measure_checkpoint(
     }
 
 
-def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float | int | str | None]:
+class _EngineAsModel:
+    """An engine-like object (``run(numpy) -> {"logits": numpy}``) as the torch-style
+    callable :func:`~fluoro_training.validation.evaluate_examples` scores."""
+
+    def __init__(self, engine: object) -> None:
+        self.engine = engine
+
+    def eval(self) -> _EngineAsModel:
+        return self
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = self.engine.run(image.cpu().numpy())
+        return {key: torch.from_numpy(value) for key, value in outputs.items()}
+
+
+def measure_baseline(onnx_path: Path, config: TrainConfig, test_sequences: int) -> dict:
+    """The classical baseline's row (scikit-image Frangi filter, thresholded:
+    :class:`fluoro_perception.evaluation.baseline.FrangiEngine`) on the same held-out
+    test set, on the model grid of ``onnx_path`` (a measured model of the table), scored
+    by the same validation and runtime code as every model; no parameters, no FLOPs
+    counted, CPU ms = the filter's median time per frame."""
+    from fluoro_perception.core.engine import InferenceEngine
+    from fluoro_perception.evaluation.baseline import FrangiEngine
+
+    reference = InferenceEngine(onnx_path, providers=["CPUExecutionProvider"])
+    try:
+        engine = FrangiEngine(reference.metadata)
+    finally:
+        reference.close()
+    held_out = held_out_test_config(config, test_sequences)
+    frames = validation_frames(held_out.data)
+    examples = validation_examples(
+        frames, config.preprocessing, config.model.num_classes, config.data.tip_sigma_px
+    )
+    times = []
+    for example in examples[:5]:
+        start = time.perf_counter()
+        engine.run(example["image"][None].numpy())
+        times.append((time.perf_counter() - start) * 1e3)
+    metrics = evaluate_examples(_EngineAsModel(engine), examples, torch.device("cpu"))
+    return {
+        "model": BASELINE_ROW,
+        "architecture": engine.metadata.architecture,
+        **metrics,
+        **runtime_metrics(None, frames, engine=engine),
+        "params_m": 0.0,
+        "gflops": float("nan"),
+        "cpu_ms": float(np.median(times)),
+        "steps": 0,
+    }
+
+
+def runtime_metrics(
+    onnx_path: Path | None, frames: list, engine: object | None = None
+) -> dict[str, float | int | str | None]:
     """Tips and dual-wire detection of the runtime pipeline on ``frames`` (dataset order).
 
     The ONNX file runs in :class:`fluoro_perception.core.pipeline.PerceptionPipeline`
@@ -194,6 +255,9 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float | int | st
     tip (``/tip``) lies on a true tip, and the confusion share (predicted wire pixels on
     catheter or contrast-vessel truth; ``docs/evaluation.md``), NaN where the set has none.
 
+    ``engine`` (an engine-like object, e.g. the Frangi baseline's) replaces the ONNX file;
+    the caller closes it.
+
     A frame the pipeline or its scoring fails on is left out and counted: ``failed_frames``
     and the one-line reason of the first (``failed_frames_first_reason``, None when none
     failed); the other frames are scored, so one frame never ends a comparison.
@@ -202,7 +266,9 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float | int | st
     from fluoro_perception.evaluation.frame_errors import one_line
     from fluoro_perception.evaluation.runner import FrameEvaluator
 
-    engine = InferenceEngine(onnx_path, providers=["CPUExecutionProvider"])
+    own_engine = engine is None
+    if engine is None:
+        engine = InferenceEngine(onnx_path, providers=["CPUExecutionProvider"])
     failed = 0
     first_reason = None
     try:
@@ -215,7 +281,8 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float | int | st
                 if first_reason is None:
                     first_reason = f"{frame.sequence_id}/{frame.frame_index:06d}: {one_line(exc)}"
     finally:
-        engine.close()
+        if own_engine:
+            engine.close()
     summary = evaluator.accumulator.summary()["summary"]
 
     def number(value: float | None) -> float:
@@ -231,6 +298,20 @@ def runtime_metrics(onnx_path: Path, frames: list) -> dict[str, float | int | st
         "failed_frames": failed,
         "failed_frames_first_reason": first_reason,
     }
+
+
+def _add_row(
+    rows: list[dict],
+    row: dict,
+    config: TrainConfig,
+    onnx_path: Path,
+    baseline: bool,
+    test_sequences: int,
+) -> None:
+    """Append a model's row; before the first one, the baseline's (when asked for)."""
+    if baseline and not rows:
+        rows.append(measure_baseline(onnx_path, config, test_sequences))
+    rows.append(row)
 
 
 def _write_rows(output_dir: Path, rows: list[dict]) -> None:

@@ -177,8 +177,15 @@ def test_cli_train_then_compare_smoke(tmp_path, capsys):
     assert main(compare_args) == 0
     table = capsys.readouterr().out
     assert "| unet |" in table and "| trained |" in table and "cpu_ms" in table
+    assert "| frangi (baseline) |" in table
     rows = json.loads((compare_dir / "results.json").read_text())
-    assert [row["model"] for row in rows] == ["unet", "trained"]
+    assert [row["model"] for row in rows] == ["frangi (baseline)", "unet", "trained"]
+    baseline, rows = rows[0], rows[1:]
+    # the classical filter on the same test set through the same scoring: no weights
+    assert baseline["architecture"] == "frangi-baseline" and baseline["steps"] == 0
+    assert baseline["params_m"] == 0 and baseline["cpu_ms"] > 0
+    assert 0.0 <= baseline["f1"] <= 1.0 and 0.0 <= baseline["centerline_f1"] <= 1.0
+    assert {"confusion_share", "primary_tip_correct", "tip_found_rate"} <= set(baseline)
     assert rows[0]["architecture"] == "unet" and rows[0]["steps"] == 1
     assert rows[1]["architecture"] == "fra_net" and rows[1]["steps"] == 1
     for row in rows:
@@ -189,6 +196,13 @@ def test_cli_train_then_compare_smoke(tmp_path, capsys):
         assert row["tip_found_rate"] is None or 0.0 <= row["tip_found_rate"] <= 1.0
         assert not any(key.startswith("tip_") and "heatmap" in key for key in row)
     assert (compare_dir / "trained" / "trained.onnx").is_file()
+
+    only = ["compare", "--checkpoint", f"trained={run_dir / 'best.pt'}", "--no-baseline"]
+    only += ["--test-sequences", "1", "--output", str(tmp_path / "only")]
+    assert main(only) == 0
+    capsys.readouterr()
+    rows = json.loads((tmp_path / "only" / "results.json").read_text())
+    assert [row["model"] for row in rows] == ["trained"]
 
     bad = main(["compare", "--models", "unet", "--checkpoint", "nopath"])
     assert bad == 2 and "expected NAME=PATH" in capsys.readouterr().err
