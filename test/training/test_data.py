@@ -20,6 +20,7 @@ from fluoro_training.data.folder import FolderTrainStream, folder_split, folder_
 from fluoro_training.data.sim_stream import (
     SimulatorStream,
     held_out_data,
+    raw_training_frames,
     shuffle_buffered,
     training_sequence_seeds,
     validation_examples,
@@ -592,3 +593,15 @@ def test_tip_crop_fraction_centres_crops_on_tips(fraction, least):
 def test_tip_crop_fraction_range():
     with pytest.raises(ValueError, match="tip_crop_fraction"):
         DataConfig(tip_crop_fraction=1.5)
+
+
+def test_frame_step_spreads_training_and_validation_frames_over_the_run():
+    data = tiny_data(frame_step=4, frames_per_sequence=3)
+    training = list(raw_training_frames(data, 6))
+    assert [f.frame_index for f in training] == [0, 4, 8, 0, 4, 8]
+    assert [f.frame_index for f in validation_frames(data)] == [0, 4, 0, 4]
+    # the same sequences as consecutive frames, only later in each run
+    consecutive = list(raw_training_frames(tiny_data(frames_per_sequence=3), 6))
+    assert [f.sequence_id for f in training] == [f.sequence_id for f in consecutive]
+    with pytest.raises(ValueError, match="frame_step"):
+        tiny_data(frame_step=0)

@@ -198,7 +198,7 @@ def _sequence_frames(
         rng = np.random.default_rng([seed, experiment_seed, 7])
         scenario = str(rng.choice(data.scenarios))
         simulator = SequenceSimulator(seed, _sim_config(data, scenario, rng))
-        for frame in simulator.frames(data.frames_per_sequence):
+        for frame in simulator.frames(data.frames_per_sequence, data.frame_step):
             yield rng, frame
 
 
@@ -217,7 +217,7 @@ def validation_frames(data: DataConfig) -> list[SimFrame]:
         rng = np.random.default_rng([seed, 7])
         scenario = data.val_scenarios[k % len(data.val_scenarios)]
         simulator = SequenceSimulator(seed, _sim_config(data, scenario, rng))
-        frames.extend(simulator.frames(data.val_frames_per_sequence))
+        frames.extend(simulator.frames(data.val_frames_per_sequence, data.frame_step))
     return frames
 
 
