@@ -14,6 +14,14 @@ from fluoro_perception.core.geometry import (
     extract_stents,
     extract_wires,
 )
+from fluoro_perception.core.geometry.chains import _touched_labels
+from fluoro_perception.core.geometry.polyline import (
+    _clip_to_grid,
+    _cumulative_arc,
+    _step_lengths,
+    _trim,
+)
+from fluoro_perception.core.geometry.skeleton_graph import _skeleton_edges
 
 SIZE = 128
 
@@ -471,3 +479,77 @@ def test_random_maps_give_well_formed_wires(seed):
         assert 0.0 <= wire.confidence <= 1.0 and math.isfinite(wire.tip_direction_rad)
         assert np.hypot(*np.diff(centerline, axis=0).T).max() < 1.6
         assert wire.length_px >= 5.0 - 1e-6
+
+
+def _skeleton_of(shape, pixels) -> np.ndarray:
+    """Bool skeleton of ``shape`` (zero border) with the ``(x, y)`` pixels set."""
+    skeleton = np.zeros(shape, bool)
+    for x, y in pixels:
+        skeleton[y, x] = True
+    return skeleton
+
+
+def test_skeleton_edges_of_a_junction_cluster_in_walk_order():
+    """A line with a branch: the junction is a cluster of four node pixels; edges start
+    at the node of lower flat index, nodes in flat order and each node's neighbours by
+    descending flat index (node to node: 2-pixel edges)."""
+    line = [(x, 3) for x in range(1, 9)]
+    skeleton = _skeleton_of((8, 10), [*line, (4, 4), (4, 5), (4, 6)])
+    edges, degree, pixel_xy = _skeleton_edges(skeleton)
+    expected = [
+        [(1, 3), (2, 3), (3, 3)],
+        [(3, 3), (4, 4)],
+        [(3, 3), (4, 3)],
+        [(4, 3), (4, 4)],
+        [(4, 3), (5, 3)],
+        [(5, 3), (4, 4)],
+        [(5, 3), (6, 3), (7, 3), (8, 3)],
+        [(4, 4), (4, 5), (4, 6)],
+    ]
+    assert [edge.points.tolist() for edge in edges] == [
+        [list(map(float, p)) for p in path] for path in expected
+    ]
+    lengths = [2.0, math.sqrt(2), 1.0, 1.0, 1.0, math.sqrt(2), 3.0, 2.0]
+    assert [edge.length for edge in edges] == pytest.approx(lengths)
+    for edge in edges:  # start / end are pixel indices of the path's ends
+        assert pixel_xy[edge.start].tolist() == edge.points[0].tolist()
+        assert pixel_xy[edge.end].tolist() == edge.points[-1].tolist()
+    by_pixel = {tuple(map(int, xy)): int(d) for xy, d in zip(pixel_xy, degree, strict=True)}
+    assert by_pixel[(1, 3)] == 1 and by_pixel[(2, 3)] == 2 and by_pixel[(4, 4)] == 4
+    assert by_pixel[(3, 3)] == by_pixel[(4, 3)] == by_pixel[(5, 3)] == 3
+
+
+def test_skeleton_edges_of_a_loop_and_a_ring_without_nodes():
+    """A loop back to its own node is one edge, walked from the node's neighbour of
+    higher flat index; a ring without any node pixel is dropped."""
+    stick = [(1, 5), (2, 5), (3, 5)]
+    loop = [(4, 4), (5, 4), (6, 5), (5, 6), (4, 6)]
+    ring = [(2, 1), (3, 2), (2, 3), (1, 2)]
+    edges, _, _ = _skeleton_edges(_skeleton_of((8, 9), stick + loop + ring))
+    assert [edge.points.tolist() for edge in edges] == [
+        [[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]],
+        [[3.0, 5.0], [4.0, 6.0], [5.0, 6.0], [6.0, 5.0], [5.0, 4.0], [4.0, 4.0], [3.0, 5.0]],
+    ]
+    assert edges[1].start == edges[1].end
+    assert edges[1].length == pytest.approx(2.0 + 4.0 * math.sqrt(2))
+
+
+def test_polyline_step_arc_clip_and_trim_known_answers():
+    path = np.array([[0.0, 0.0], [3.0, 4.0], [3.0, 5.0]])
+    assert _step_lengths(path).tolist() == [5.0, 1.0]
+    assert _cumulative_arc(path).tolist() == [0.0, 5.0, 6.0]
+    points = np.array([[-1.5, 3.0], [25.0, -2.0], [4.0, 12.0]])
+    _clip_to_grid(points, (10, 20))  # (H, W): x in [0, 19], y in [0, 9]
+    assert points.tolist() == [[0.0, 3.0], [19.0, 0.0], [4.0, 9.0]]
+    line = np.stack([np.arange(21.0), np.zeros(21)], axis=1)  # 20 px, 1 px steps
+    assert _trim(line, 4.0, at_start=True)[0].tolist() == [4.0, 0.0]
+    assert _trim(line, 4.0, at_start=False)[-1].tolist() == [16.0, 0.0]
+    # a 4 px path keeps at least half: 2 px trimmed
+    assert _trim(line[:5], 4.0, at_start=True).tolist() == [[2.0, 0.0], [3.0, 0.0], [4.0, 0.0]]
+
+
+def test_touched_labels_reads_each_window_clipped_to_the_grid():
+    labels = np.zeros((6, 6), np.int32)
+    labels[0, 0], labels[5, 5], labels[2, 3] = 2, 1, 3
+    points = np.array([[1.0, 1.0], [4.2, 4.4], [5.0, 0.0], [3.0, 3.0]])
+    assert _touched_labels(labels, points, 1).tolist() == [2, 1, 0, 3]

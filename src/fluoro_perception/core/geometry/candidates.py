@@ -22,7 +22,11 @@ import numpy as np
 
 from fluoro_perception.core.geometry.chains import _fork_attachment, _fork_wire
 from fluoro_perception.core.geometry.config import GeometryConfig
-from fluoro_perception.core.geometry.polyline import _path_length, _smooth_centerline
+from fluoro_perception.core.geometry.polyline import (
+    _clip_to_grid,
+    _path_length,
+    _smooth_centerline,
+)
 from fluoro_perception.core.geometry.tips import (
     _blended_confidence,
     _orient_tip_first,
@@ -131,7 +135,7 @@ def _smoothed(
     for chain in (chains[index] for index in long_enough):
         centerline = _smooth_centerline(chain + offset, config)
         # Smoothing and junction curves may overshoot the grid by a fraction of a pixel.
-        np.clip(centerline, 0.0, (shape[1] - 1, shape[0] - 1), out=centerline)
+        _clip_to_grid(centerline, shape)
         length = _path_length(centerline)
         if len(centerline) < 2:
             continue
@@ -183,8 +187,7 @@ def _fork(
     fork = _fork_wire(branch, centerline, config)
     if fork is None:
         return None
-    shape = context.wire_prob.shape
-    np.clip(fork, 0.0, (shape[1] - 1, shape[0] - 1), out=fork)
+    _clip_to_grid(fork, context.wire_prob.shape)
     length = _path_length(fork)
     tip_heat = _tip_heat(fork[0], context, config)
     fork_confidence = _wire_confidence(fork, tip_heat, length, context, config)

@@ -57,16 +57,15 @@ def _link_sequences(
 
 
 def _touched_labels(labels: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
-    """Largest component label within ``radius`` px of each ``(x, y)`` point (0: none)."""
+    """Largest component label within ``radius`` px of each ``(x, y)`` point on the grid
+    of ``labels`` (0: none), all windows read in one gather."""
     height, width = labels.shape
-    touched = np.zeros(len(points), np.int32)
-    for k, (x, y) in enumerate(np.rint(points).astype(np.intp)):
-        window = labels[
-            max(y - radius, 0) : min(y + radius + 1, height),
-            max(x - radius, 0) : min(x + radius + 1, width),
-        ]
-        touched[k] = int(window.max()) if window.size else 0
-    return touched
+    centres = np.rint(points).astype(np.intp)
+    window = np.arange(-radius, radius + 1)
+    # indices clipped to the grid repeat its edge pixels, which the window holds anyway
+    xs = np.clip(centres[:, 0, None] + window, 0, width - 1)  # (n, 2 radius + 1)
+    ys = np.clip(centres[:, 1, None] + window, 0, height - 1)
+    return labels[ys[:, :, None], xs[:, None, :]].max(axis=(1, 2))
 
 
 #: A chain end: (chain index, side 0 start / 1 end, position (x, y), outward direction).
@@ -135,50 +134,60 @@ def _bridge_candidates(
     reach: float,
     config: GeometryConfig,
 ) -> list[tuple[float, int, int]]:
-    """Every pair of ends of different chains that may be bridged, with its cost."""
+    """Every pair of ends of different chains that may be bridged, with its cost (in no
+    particular order)."""
     stent_cos_limit = math.cos(min(2.0 * config.gap_max_angle_rad, math.pi / 2))
     cos_limit = math.cos(config.gap_max_angle_rad)
-    candidates = []
-    # all pairs i < j of ends of different chains within reach, in one array operation
+    # all pairs i < j of ends of different chains within reach, in array operations
+    # (np.vecdot: the same dot products as ``a @ b`` per pair)
     gaps_all = positions[None, :, :] - positions[:, None, :]  # (n, n, 2): j - i
     distances_all = np.hypot(gaps_all[..., 0], gaps_all[..., 1])
     chain_of = np.array([end[0] for end in ends])
     near = (distances_all <= reach) & (distances_all > 0)
     near &= chain_of[:, None] != chain_of[None, :]
-    for i, j in zip(*(axis.tolist() for axis in np.nonzero(np.triu(near, 1))), strict=True):
-        gap = gaps_all[i, j]
-        distance = float(distances_all[i, j])
-        unit_gap = gap / distance
-        through_stent = bool(stent_of_end[i]) and stent_of_end[i] == stent_of_end[j]
-        if distance > config.gap_bridge_px:
-            # a long gap only through one stent, each end pointing into the gap
-            if not (
-                through_stent
-                and float(ends[i][3] @ unit_gap) >= stent_cos_limit
-                and float(ends[j][3] @ -unit_gap) >= stent_cos_limit
-            ):
-                continue
-            candidates.append((distance * 3.0, i, j))
-            continue
-        # The two ends must face each other (anti-parallel directions) and the gap
-        # must run along their mean direction; using the mean of both estimates
-        # tolerates one end whose last pixels are bent.
-        facing = float(ends[i][3] @ -ends[j][3])
-        mean_direction = ends[i][3] - ends[j][3]
-        norm = math.hypot(mean_direction[0], mean_direction[1])
-        if norm < 1e-9:
-            continue
-        along = float(mean_direction @ unit_gap) / norm
-        # sideways offset of the gap from the ends' mean direction [px], between the
-        # ends behind their bent last pixels
-        offset = straight_positions[j] - straight_positions[i]
-        lateral = abs(mean_direction[0] * offset[1] - mean_direction[1] * offset[0]) / norm
-        straight = along >= cos_limit or (along > 0.0 and lateral <= config.gap_lateral_px)
-        if facing >= cos_limit and straight:
-            # Prefer short gaps that both ends point straight at.
-            cost = distance * (3.0 - facing - along)
-            candidates.append((cost, i, j))
-    return candidates
+    pair_i, pair_j = np.nonzero(np.triu(near, 1))
+    distance = distances_all[pair_i, pair_j]
+    unit_gap = gaps_all[pair_i, pair_j] / distance[:, None]
+    outward = np.array([end[3] for end in ends])
+    out_i, out_j = outward[pair_i], outward[pair_j]
+    # a long gap only through one stent, each end pointing into the gap
+    stent_i = stent_of_end[pair_i]
+    long_gap = np.flatnonzero(
+        (distance > config.gap_bridge_px)
+        & (stent_i != 0)
+        & (stent_i == stent_of_end[pair_j])
+        & (np.vecdot(out_i, unit_gap) >= stent_cos_limit)
+        & (np.vecdot(out_j, -unit_gap) >= stent_cos_limit)
+    )
+    # The two ends must face each other (anti-parallel directions) and the gap must run
+    # along their mean direction; using the mean of both estimates tolerates one end
+    # whose last pixels are bent.
+    short = np.flatnonzero(distance <= config.gap_bridge_px)
+    mean_direction = out_i[short] - out_j[short]
+    # math.hypot, as per pair before (np.hypot can differ in the last bit)
+    norm = np.array([math.hypot(x, y) for x, y in mean_direction.tolist()])
+    usable = norm >= 1e-9
+    short, mean_direction, norm = short[usable], mean_direction[usable], norm[usable]
+    facing = np.vecdot(out_i[short], -out_j[short])
+    along = np.vecdot(mean_direction, unit_gap[short]) / norm
+    # sideways offset of the gap from the ends' mean direction [px], between the ends
+    # behind their bent last pixels
+    offset = straight_positions[pair_j[short]] - straight_positions[pair_i[short]]
+    lateral = (
+        np.abs(mean_direction[:, 0] * offset[:, 1] - mean_direction[:, 1] * offset[:, 0]) / norm
+    )
+    straight = (along >= cos_limit) | ((along > 0.0) & (lateral <= config.gap_lateral_px))
+    facing_straight = (facing >= cos_limit) & straight
+    short = short[facing_straight]
+    # Prefer short gaps that both ends point straight at; a long one costs more per px.
+    costs = np.concatenate(
+        [
+            distance[long_gap] * 3.0,
+            distance[short] * (3.0 - facing[facing_straight] - along[facing_straight]),
+        ]
+    )
+    chosen = np.concatenate([long_gap, short])
+    return list(zip(costs.tolist(), pair_i[chosen].tolist(), pair_j[chosen].tolist(), strict=True))
 
 
 def _join_sequences(
@@ -265,16 +274,21 @@ def _join_through_junction(
     """
     before = _trim(before, config.junction_trim_px, at_start=False)
     after = _trim(after, config.junction_trim_px, at_start=True)
-    start, end = before[-1], after[0]
-    gap = float(math.hypot(*(end - start)))
-    if gap < 1.5:
-        return _concatenate([before, after])
-    tangent_start = -_end_direction(before, False, config.direction_sample_px) * gap
-    tangent_end = _end_direction(after, True, config.direction_sample_px) * gap
-    controls = np.stack([start, tangent_start, end, tangent_end])  # (4, 2)
-    bridge = _hermite_basis(int(math.ceil(gap))) @ controls
+    (x0, y0), (x1, y1) = before[-1].tolist(), after[0].tolist()
+    gap = math.hypot(x1 - x0, y1 - y0)
     # ``before`` and ``after`` have no zero-length steps of their own (skeleton pixels,
-    # or chains joined here): only the bridge and its two seams need the check
+    # or chains joined here): only the seam between them, or the bridge and its two
+    # seams, need the check
+    if gap < 1.5:
+        return np.concatenate([before, after] if gap > 1e-9 else [before, after[1:]])
+    controls = np.empty((4, 2))  # (start, start tangent, end, end tangent)
+    controls[0] = before[-1]
+    controls[1] = _end_direction(before, False, config.direction_sample_px)
+    controls[1] *= -gap
+    controls[2] = after[0]
+    controls[3] = _end_direction(after, True, config.direction_sample_px)
+    controls[3] *= gap
+    bridge = _hermite_basis(int(math.ceil(gap))) @ controls
     seam = _concatenate([before[-1:], bridge, after[:1]])
     return np.concatenate([before[:-1], seam, after[1:]])
 

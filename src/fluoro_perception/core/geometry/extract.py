@@ -14,7 +14,11 @@ from fluoro_perception.core.geometry.masks import (
     _fill_small_holes,
     _wire_components,
 )
-from fluoro_perception.core.geometry.skeleton_graph import _skeletonize, _skeletonize_parts
+from fluoro_perception.core.geometry.skeleton_graph import (
+    _neighbour_counts,
+    _skeletonize,
+    _skeletonize_parts,
+)
 from fluoro_perception.core.geometry.tips import (
     _tip_direction,
     _TipContext,
@@ -136,22 +140,22 @@ def _skeleton_chains(
     if len(ranked) == 0:
         return None  # early exit: nothing wire-like (blobs, specks, an empty map)
     # work only inside the box of the kept components (the union of their boxes, 1 px
-    # margin), the kept mask built there only
+    # margin), the kept mask built there only and only where it is thinned as a whole
     height, width = roi.shape
     bx0, by0 = (max(int(v) - 1, 0) for v in boxes[:, :2].min(axis=0))
     bx1 = min(int((boxes[:, 0] + boxes[:, 2]).max()) + 1, width)
     by1 = min(int((boxes[:, 1] + boxes[:, 3]).max()) + 1, height)
-    labels = labels[by0:by1, bx0:bx1]
-    kept = keep[labels]
     x0, y0, x1, y1 = x0 + bx0, y0 + by0, x0 + bx1, y0 + by1
     # Zero border of 1 px so 8-neighbour lookups never leave the array.
-    labels = np.pad(labels, 1)
+    labels = np.pad(labels[by0:by1, bx0:bx1], 1)
     boxes = boxes + np.array([1 - bx0, 1 - by0, 0, 0])  # into the padded crop
-    if int((boxes[:, 2] * boxes[:, 3]).sum()) * 2 < kept.size:
+    if int((boxes[:, 2] * boxes[:, 3]).sum()) * 2 < (by1 - by0) * (bx1 - bx0):
         # small components spread over a large box: thin each in its own box
         skeleton = _skeletonize_parts(labels, ranked, boxes)
     else:
-        skeleton = _skeletonize(np.pad(kept, 1))
+        # the kept mask, zero border included (label 0 is never kept); ``take`` is ~2.5x
+        # faster than fancy indexing with a 16-bit label image
+        skeleton = _skeletonize(keep.take(labels))
     _limit_skeleton(skeleton, labels, ranked, config, caps_hit)
     offset = np.array([x0 - 1.0, y0 - 1.0])
     stent_roi = None
@@ -200,20 +204,6 @@ def _limit_skeleton(
             used_nodes += node_counts[label]
             fits[label] = True
     np.put(skeleton, flat, fits[labels.ravel()[flat]])  # in place, any memory layout
-
-
-def _neighbour_counts(skeleton: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """Skeleton 8-neighbours ``(n,)`` of the pixels at the flat indices ``flat`` of a
-    skeleton with a zero border (as :func:`~.skeleton_graph._skeleton_edges` counts
-    them: 1 = end, 2 = path, 3+ = junction)."""
-    width = skeleton.shape[1]
-    pixels = skeleton.ravel()
-    counts = np.zeros(len(flat), np.intp)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                counts += pixels[flat + (dy * width + dx)]
-    return counts
 
 
 def _wire_detections(candidates: list[Candidate], config: GeometryConfig) -> list[WireDetection]:

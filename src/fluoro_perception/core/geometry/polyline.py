@@ -25,10 +25,41 @@ from scipy.signal import savgol_coeffs
 from fluoro_perception.core.geometry.config import GeometryConfig
 
 
+def _step_lengths(points: np.ndarray) -> np.ndarray:
+    """Length of every step of a path ``(N - 1,)`` [px] (the values of
+    ``np.hypot(*np.diff(points, axis=0).T)``, without ``np.diff``'s call overhead: these
+    helpers run per chain and per junction, thousands of times on a noisy frame)."""
+    steps = points[1:] - points[:-1]
+    return np.hypot(steps[:, 0], steps[:, 1])
+
+
+def _cumulative_arc(points: np.ndarray) -> np.ndarray:
+    """Arc length ``(N,)`` from the first point to every point of a path [px]."""
+    arc = np.zeros(len(points))
+    np.cumsum(_step_lengths(points), out=arc[1:])
+    return arc
+
+
+def _columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` points from their coordinates (``np.stack(..., axis=1)``, cheaper)."""
+    points = np.empty((len(x), 2))
+    points[:, 0] = x
+    points[:, 1] = y
+    return points
+
+
+def _clip_to_grid(points: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Clip ``(N, 2)`` (x, y) points in place to a grid of ``shape`` (H, W): what
+    ``np.clip`` does, without its argument checks (several microseconds per call, and it
+    runs per chain and per sampled centerline)."""
+    np.maximum(points, 0, out=points)
+    np.minimum(points, (shape[1] - 1, shape[0] - 1), out=points)
+
+
 def _path_length(points: np.ndarray) -> float:
     if len(points) < 2:
         return 0.0
-    return float(np.hypot(*np.diff(points, axis=0).T).sum())
+    return float(_step_lengths(points).sum())
 
 
 def _end_direction(points: np.ndarray, at_start: bool, sample_px: int) -> np.ndarray:
@@ -45,22 +76,23 @@ def _end_direction(points: np.ndarray, at_start: bool, sample_px: int) -> np.nda
 def _concatenate(pieces: list[np.ndarray]) -> np.ndarray:
     points = np.concatenate(pieces, axis=0)
     # Consecutive pieces share their node pixel; drop zero-length steps.
-    step = np.hypot(*np.diff(points, axis=0).T)
-    keep = np.concatenate([[True], step > 1e-9])
+    keep = np.empty(len(points), dtype=bool)
+    keep[0] = True
+    np.greater(_step_lengths(points), 1e-9, out=keep[1:])
     return points[keep]
 
 
 def _resample(points: np.ndarray, step_px: float) -> np.ndarray:
     """Resample a polyline at constant arc-length spacing (last point kept)."""
-    arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
-    total = arc[-1]
+    arc = _cumulative_arc(points)
+    total = float(arc[-1])
     if total <= 0:
         return points[:1].copy()
     count = max(int(math.ceil(total / step_px)), 1)
-    samples = np.linspace(0.0, total, count + 1)
-    return np.stack(
-        [np.interp(samples, arc, points[:, 0]), np.interp(samples, arc, points[:, 1])], 1
-    )
+    # the values of np.linspace(0.0, total, count + 1), without its overhead
+    samples = np.arange(count + 1) * (total / count)
+    samples[-1] = total
+    return _columns(np.interp(samples, arc, points[:, 0]), np.interp(samples, arc, points[:, 1]))
 
 
 @functools.lru_cache(maxsize=16)
@@ -85,8 +117,9 @@ def _smooth_centerline(points: np.ndarray, config: GeometryConfig) -> np.ndarray
         tail = 2 * uniform[-1] - uniform[-2 : -half - 2 : -1]
         extended = np.concatenate([head, uniform, tail])  # (n + 2 half, 2)
         kernel = _savgol_kernel(window)
-        uniform = np.stack(
-            [np.convolve(extended[:, axis], kernel, mode="valid") for axis in (0, 1)], axis=1
+        uniform = _columns(
+            np.convolve(extended[:, 0], kernel, mode="valid"),
+            np.convolve(extended[:, 1], kernel, mode="valid"),
         )
     return _resample(uniform, config.resample_step_px)
 
@@ -96,24 +129,27 @@ def _trim(points: np.ndarray, length_px: float, at_start: bool) -> np.ndarray:
     ordered = points if at_start else points[::-1]
     # Walk the arc from that end in plain Python (a few dozen points: cheaper than numpy
     # calls); enough once it reaches twice the trimmed length (then the half-length rule
-    # cannot apply), else over the whole path.
+    # cannot apply and the walk stops there), else over the whole path.
     head = int(3 * length_px) + 2  # skeleton steps are 1 or 1.4 px
-    arc = _arc_from_start(ordered[:head].tolist())
+    arc = _arc_from_start(ordered[:head].tolist(), 2 * length_px)
     if arc[-1] < 2 * length_px and len(ordered) > head:
-        arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(ordered, axis=0).T))]).tolist()
+        arc = _cumulative_arc(ordered).tolist()
     limit = min(length_px, 0.5 * arc[-1])
     first = min(bisect.bisect_left(arc, limit), len(ordered) - 1)
     kept = ordered[first:]
     return kept if at_start else kept[::-1]
 
 
-def _arc_from_start(points: list[list[float]]) -> list[float]:
-    """Cumulative arc length at each point of a polyline given as ``[[x, y], ...]``."""
+def _arc_from_start(points: list[list[float]], stop: float) -> list[float]:
+    """Cumulative arc length at each point of a polyline given as ``[[x, y], ...]``, up
+    to the first point at least ``stop`` from the start."""
     arc = [0.0]
     total = 0.0
     for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True):
         total += math.hypot(x1 - x0, y1 - y0)
         arc.append(total)
+        if total >= stop:
+            break
     return arc
 
 

@@ -115,7 +115,7 @@ def _stent_instance(
     # rasterized in its own bounding box, not the whole ROI
     bx, by, bw, bh = cv2.boundingRect(contour)
     filled = np.zeros((bh, bw), dtype=np.uint8)
-    cv2.drawContours(filled, [contour - np.array([bx, by])], -1, 1, thickness=cv2.FILLED)
+    cv2.drawContours(filled, [contour], -1, 1, thickness=cv2.FILLED, offset=(-bx, -by))
     moments = cv2.moments(filled, binaryImage=True)
     if moments["m00"] < min_area:
         return None
@@ -149,7 +149,7 @@ def _stent_instance(
         ys, xs = np.nonzero(filled)
         outline_px = _pixel_hull(np.stack([xs + bx + x0, ys + by + y0], axis=1))
     return (
-        float(np.clip(confidence, 0.0, 1.0)),
+        min(max(confidence, 0.0), 1.0),
         outline_px,
         centroid.astype(np.float32),
         float(axis_rad),

@@ -10,7 +10,11 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 from fluoro_perception.core.geometry.config import GeometryConfig
-from fluoro_perception.core.geometry.polyline import _end_direction, _turning_angle
+from fluoro_perception.core.geometry.polyline import (
+    _clip_to_grid,
+    _end_direction,
+    _turning_angle,
+)
 
 # Weights of the distal-end score (see ``_EndTerms``). The tip heatmap is the network's
 # own opinion and dominates when present; an end at the image/field border or inside a
@@ -32,9 +36,8 @@ def _window(array: np.ndarray, point: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _sample_nearest(array: np.ndarray, points: np.ndarray) -> np.ndarray:
-    height, width = array.shape
     indices = np.rint(points).astype(np.intp)  # (n, 2) x, y
-    np.clip(indices, 0, (width - 1, height - 1), out=indices)
+    _clip_to_grid(indices, array.shape)
     return array[indices[:, 1], indices[:, 0]]
 
 
@@ -113,9 +116,10 @@ def _in_dark_tube(
     # the grid, where "nearest" changes nothing)
     points = np.concatenate([inner_points, outer_points, end_part])
     levels = map_coordinates(context.image, points[:, ::-1].T, order=1, mode="nearest")
-    inner_level, outer_level, wire_levels = np.split(
-        levels, [len(inner_points), len(inner_points) + len(outer_points)]
-    )
+    inner_end = len(inner_points)
+    outer_end = inner_end + len(outer_points)
+    inner_level, outer_level = levels[:inner_end], levels[inner_end:outer_end]
+    wire_levels = levels[outer_end:]
     background = _median(outer_level)
     wire_level = _median(wire_levels)
     wire_contrast = background - wire_level
