@@ -141,7 +141,7 @@ def test_config_hash_stable_and_sensitive(tmp_path):
 
 
 #: Configs that are recipes of an architecture rather than named after one.
-RECIPES = {"default", "transfer"}
+RECIPES = {"default", "transfer", "tip_context", "vessel"}
 
 
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.stem)

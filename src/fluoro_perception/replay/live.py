@@ -18,7 +18,6 @@ from typing import Any
 from fluoro_perception.bagio import IMAGE_TOPIC, IMAGE_TYPE, BagError, BagReader, open_bag
 from fluoro_perception.evaluation.frame_errors import ERRORS_FILE, FrameErrorLog
 from fluoro_perception.metrics import summarize_values
-from fluoro_perception.nodes.dds_profile import apply_dds_profile
 from fluoro_perception.replay.outputs import prepare_output_dir
 from fluoro_perception.replay.recorded import evaluate_recorded
 from fluoro_perception.replay.spacing import resolve_pixel_spacing
@@ -153,6 +152,8 @@ def replay_live(
         pixel_spacing_m=spacing,
         pixel_spacing_source=spacing_source,
     )
+
+    from fluoro_perception.nodes.dds_profile import apply_dds_profile
 
     apply_dds_profile()  # before the first participant (dds_profile)
     context = rclpy.Context()
