@@ -152,3 +152,16 @@ def test_verified_digest_feeds_the_engine(tmp_path):
     )
     assert engine.model_sha256 == digest
     engine.close()
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "models").glob("*.onnx"))
+
+
+@pytest.mark.parametrize("model", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_model_matches_its_card_and_names_its_weights(model):
+    from fluoro_perception.model_registry import verify_model
+
+    assert verify_model(model) == hashlib.sha256(model.read_bytes()).hexdigest()
+    weights = model.with_suffix(".pt")
+    if weights.is_file():  # a card names the weights a next run continues from
+        assert f"models/{weights.name}" in model.with_suffix(".md").read_text()
