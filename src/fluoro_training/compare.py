@@ -140,12 +140,12 @@ def compare_models(
         trainer.fit()
         row = measure_checkpoint(name, run_dir / "best.pt", run_dir, test_sequences)
         row["train_step_s"] = trainer.timing.get("step_s", float("nan"))
-        _add_row(rows, row, config, run_dir / f"{name}.onnx", baseline, test_sequences)
+        _add_row(rows, row, run_dir / "best.pt", run_dir / f"{name}.onnx", baseline, test_sequences)
         _write_rows(output_dir, rows)
     for name, checkpoint in (checkpoints or {}).items():
         row = measure_checkpoint(name, Path(checkpoint), output_dir / name, test_sequences)
-        config = config_from_dict(load_checkpoint(checkpoint)["config"])
-        _add_row(rows, row, config, output_dir / name / f"{name}.onnx", baseline, test_sequences)
+        onnx_path = output_dir / name / f"{name}.onnx"
+        _add_row(rows, row, Path(checkpoint), onnx_path, baseline, test_sequences)
         _write_rows(output_dir, rows)
     table = format_table(rows)
     (output_dir / "results.md").write_text(table + "\n")
@@ -211,14 +211,10 @@ def measure_baseline(onnx_path: Path, config: TrainConfig, test_sequences: int) 
     test set, on the model grid of ``onnx_path`` (a measured model of the table), scored
     by the same validation and runtime code as every model; no parameters, no FLOPs
     counted, CPU ms = the filter's median time per frame."""
-    from fluoro_perception.core.engine import InferenceEngine
+    from fluoro_perception.core.engine import read_model_metadata
     from fluoro_perception.evaluation.baseline import FrangiEngine
 
-    reference = InferenceEngine(onnx_path, providers=["CPUExecutionProvider"])
-    try:
-        engine = FrangiEngine(reference.metadata)
-    finally:
-        reference.close()
+    engine = FrangiEngine(read_model_metadata(onnx_path))
     held_out = held_out_test_config(config, test_sequences)
     frames = validation_frames(held_out.data)
     examples = validation_examples(
@@ -303,13 +299,15 @@ def runtime_metrics(
 def _add_row(
     rows: list[dict],
     row: dict,
-    config: TrainConfig,
+    checkpoint_path: Path,
     onnx_path: Path,
     baseline: bool,
     test_sequences: int,
 ) -> None:
-    """Append a model's row; before the first one, the baseline's (when asked for)."""
+    """Append a model's row; before the first one, the baseline's (when asked for), on
+    that model's test set (its checkpoint's config) and model grid (its ONNX file)."""
     if baseline and not rows:
+        config = config_from_dict(load_checkpoint(checkpoint_path)["config"])
         rows.append(measure_baseline(onnx_path, config, test_sequences))
     rows.append(row)
 

@@ -102,9 +102,7 @@ def _simulate(
     from fluoro_perception.sim import SequenceSimulator
 
     simulator = SequenceSimulator(seed, config, sequence_id=sequence_id)
-    if step == 1:
-        return itertools.islice(iter(simulator), n_frames)
-    return (simulator.frames(1, step)[0] for _ in range(n_frames))
+    return (simulator.frames(1, step)[0] for _ in range(n_frames))  # lazy: one at a time
 
 
 def _progress(iterable: Any, total: int, description: str, quiet: bool) -> Any:

@@ -61,15 +61,16 @@ def _crop_origin(
     anywhere."""
     height, width = labels.shape
     crop_h, crop_w = crop
+    centre: tuple[int, int] | None = None  # (cy, cx)
     if tips is not None and len(tips) and tip_fraction > 0 and rng.random() < tip_fraction:
         cx, cy = (int(round(float(v))) for v in tips[rng.integers(len(tips))])
-        y0 = cy - crop_h // 2 + int(rng.integers(-crop_h // 4, crop_h // 4 + 1))
-        x0 = cx - crop_w // 2 + int(rng.integers(-crop_w // 4, crop_w // 4 + 1))
-        return int(np.clip(y0, 0, height - crop_h)), int(np.clip(x0, 0, width - crop_w))
-    foreground = np.flatnonzero((labels != 0) & (labels != VESSEL))
-    if foreground.size and rng.random() < 0.7:
-        index = foreground[rng.integers(foreground.size)]
-        cy, cx = divmod(int(index), width)
+        centre = (cy, cx)
+    else:
+        foreground = np.flatnonzero((labels != 0) & (labels != VESSEL))
+        if foreground.size and rng.random() < 0.7:
+            centre = divmod(int(foreground[rng.integers(foreground.size)]), width)
+    if centre is not None:
+        cy, cx = centre
         y0 = cy - crop_h // 2 + int(rng.integers(-crop_h // 4, crop_h // 4 + 1))
         x0 = cx - crop_w // 2 + int(rng.integers(-crop_w // 4, crop_w // 4 + 1))
     else:

@@ -213,16 +213,25 @@ class TipHeatmapHead(nn.Sequential):
             if separable
             else ConvBNReLU(in_channels, hidden_channels, 3)
         )
-        last = (
-            nn.Conv2d(hidden_channels, 1, 1, bias=True)
-            if upsample == 1
-            else nn.ConvTranspose2d(hidden_channels, 1, upsample, stride=upsample, bias=True)
-        )
-        super().__init__(hidden, last)
-        # Start every pixel at a tip probability of ~0.1 (CenterNet's prior): with a zero
-        # bias the penalty-reduced focal loss of an all-0.5 heatmap is thousands of times
-        # the segmentation loss and drowns it for the first few hundred steps.
-        nn.init.constant_(last.bias, TIP_PRIOR_LOGIT)
+        super().__init__(hidden, tip_output_layer(hidden_channels, upsample))
+
+
+def tip_output_layer(hidden_channels: int, upsample: int) -> nn.Module:
+    """The last layer of a tip head: a 1x1 convolution (``upsample`` 1) or a ``k x k``
+    stride-``k`` transposed convolution to full resolution, one logit channel, its bias
+    at :data:`TIP_PRIOR_LOGIT`.
+
+    The bias starts every pixel at a tip probability of ~0.1 (CenterNet's prior): with a
+    zero bias the penalty-reduced focal loss of an all-0.5 heatmap is thousands of times
+    the segmentation loss and drowns it for the first few hundred steps.
+    """
+    last = (
+        nn.Conv2d(hidden_channels, 1, 1, bias=True)
+        if upsample == 1
+        else nn.ConvTranspose2d(hidden_channels, 1, upsample, stride=upsample, bias=True)
+    )
+    nn.init.constant_(last.bias, TIP_PRIOR_LOGIT)
+    return last
 
 
 class ContextTipHead(nn.Module):
@@ -286,16 +295,11 @@ class ContextTipHead(nn.Module):
             )
             for d in dilations
         )
-        self.last = (
-            nn.Conv2d(hidden_channels, 1, 1, bias=True)
-            if upsample == 1
-            else nn.ConvTranspose2d(hidden_channels, 1, upsample, stride=upsample, bias=True)
-        )
-        # Start at CenterNet's prior everywhere: near-zero output weights make the bias the
-        # whole logit (a default-initialized last layer gave logits of O(1) on most pixels
-        # and a first loss ~1e5, hundreds of steps to unlearn).
+        self.last = tip_output_layer(hidden_channels, upsample)
+        # Near-zero output weights make the prior bias the whole logit at the start (a
+        # default-initialized last layer gave logits of O(1) on most pixels and a first
+        # loss ~1e5, hundreds of steps to unlearn).
         nn.init.normal_(self.last.weight, std=1e-3)
-        nn.init.constant_(self.last.bias, TIP_PRIOR_LOGIT)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = self.entry(features)

@@ -264,8 +264,8 @@ class FRANet(SegmentationNet):
         head never fired, issue 12).
     tip_context : int
         ``0``: the 3x3 :class:`TipHeatmapHead`. ``n`` in 1-4: :class:`ContextTipHead` with
-        dilations ``(2, 4, 8, 16)[:n]`` and at least 16 channels, a head that sees enough of the curve to tell a
-        wire end from a wire middle.
+        dilations ``(2, 4, 8, 16)[:n]`` and at least 16 channels, a head that sees enough
+        of the curve to tell a wire end from a wire middle.
 
     Shapes
     ------
