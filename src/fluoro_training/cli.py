@@ -78,27 +78,33 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_visibility(args: argparse.Namespace) -> int:
     import json
 
+    import numpy as np
     from tqdm import tqdm
 
     from fluoro_perception.core.decode import to_mono_float
     from fluoro_training.config import load_config
     from fluoro_training.data.sim_stream import raw_training_frames
-    from fluoro_training.data.visibility import summarize_cnr, wire_cnr
+    from fluoro_training.data.visibility import summarize_cnr, summarize_vessel_cover, wire_cnr
 
     config = load_config(args.config, args.set)
     by_scenario: dict[str, list[float]] = {}
+    vessel_shares: list[float] = []
     frames = raw_training_frames(config.data, args.frames, config.seed)
     for frame in tqdm(frames, total=args.frames, desc="visibility", unit="frame"):
         encoding = "mono8" if frame.image.dtype.itemsize == 1 else "mono16"
         image = to_mono_float(frame.image, encoding, bit_depth=frame.bit_depth)
         value = wire_cnr(image, frame.labels, frame.field_mask)
         by_scenario.setdefault(frame.scenario, []).append(value)
+        mask = frame.vessel_mask
+        vessel_shares.append(0.0 if mask is None else float(np.count_nonzero(mask)) / mask.size)
     values = [v for scenario in by_scenario.values() for v in scenario]
     report = {
         "config": str(args.config),
         "frames": len(values),
         "all": summarize_cnr(values),
         "per_scenario": {k: summarize_cnr(v) for k, v in sorted(by_scenario.items())},
+        # filled vessels in the same frames (data.frame_step spreads them over the bolus)
+        "vessel_cover": summarize_vessel_cover(vessel_shares),
     }
     print(json.dumps(report, indent=2))
     if args.output:
@@ -213,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
 
     visibility = sub.add_parser(
-        "visibility", help="wire contrast-to-noise of the training stream's frames"
+        "visibility",
+        help="wire contrast-to-noise (and filled-vessel cover) of the training stream's frames",
     )
     visibility.add_argument("--config", required=True, help="config/train/<name>.yaml")
     visibility.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")

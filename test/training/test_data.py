@@ -498,7 +498,17 @@ def test_visibility_summary_and_command(tmp_path, capsys):
     printed = capsys.readouterr().out
     report = json.loads(printed[: printed.rindex("}") + 1])
     assert report["frames"] == 4 and set(report["per_scenario"]) == {"mono"}
+    assert report["vessel_cover"]["frames"] == 4
     assert out.stat().st_size > 1000
+
+
+def test_vessel_cover_summary_hand_computed():
+    from fluoro_training.data.visibility import summarize_vessel_cover
+
+    summary = summarize_vessel_cover([0.0, 0.02, 0.06, 0.1])
+    assert summary["frames"] == 4 and summary["mean_share"] == pytest.approx(0.045)
+    assert summary["frames_above_0.01"] == 0.75 and summary["frames_above_0.05"] == 0.5
+    assert summarize_vessel_cover([]) == {"frames": 0}
 
 
 def _two_wire_frame(faint_contrast: float):

@@ -93,4 +93,29 @@ def summarize_cnr(values: list[float]) -> dict[str, float | int]:
     return summary
 
 
-__all__ = ["CNR_LEVELS", "RING_PX", "WINDOW_PX", "summarize_cnr", "wire_cnr"]
+#: Shares of a frame's pixels on contrast-filled vessel truth that the report counts.
+VESSEL_COVER_LEVELS = (0.01, 0.05)
+
+
+def summarize_vessel_cover(shares: list[float]) -> dict[str, float | int]:
+    """How much filled vessel the frames show: ``shares`` is each frame's fraction of
+    pixels on the simulator's vessel mask (0 without one). Count, mean share and the
+    share of frames above each :data:`VESSEL_COVER_LEVELS` value."""
+    values = np.asarray(shares, np.float64)
+    summary: dict[str, float | int] = {"frames": int(values.size)}
+    if values.size:
+        summary["mean_share"] = float(values.mean())
+        for level in VESSEL_COVER_LEVELS:
+            summary[f"frames_above_{level:g}"] = float(np.mean(values > level))
+    return summary
+
+
+__all__ = [
+    "CNR_LEVELS",
+    "RING_PX",
+    "VESSEL_COVER_LEVELS",
+    "WINDOW_PX",
+    "summarize_cnr",
+    "summarize_vessel_cover",
+    "wire_cnr",
+]
